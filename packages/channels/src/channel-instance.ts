@@ -1,0 +1,228 @@
+import type { ChannelDefinition, LeaveReason, Payload } from './channel.js'
+import type { Connection } from './connection.js'
+import type { Ref } from './dialect.js'
+import { settle } from './logger.js'
+import { Mailbox } from './mailbox.js'
+import { normalizeEvent, normalizeJoin, reasonPayload } from './results.js'
+import type { TopicParams } from './router.js'
+import { Socket, type SocketHost } from './socket.js'
+
+/**
+ * One joined (or joining) topic on one connection: the server half of a client's Channel.
+ *
+ *   joining ──ok──▶ joined ──leave / stop / crash / rejoin / socket closed──▶ closed
+ *      └──error / crash──────────────────────────────────────────────────────▶ closed
+ *
+ * Its join, events and teardown run through one mailbox, in order. `detach()` takes it off the
+ * topic at once (no broadcast reaches it after); the teardown (leave hook, presence untrack)
+ * runs in the mailbox after whatever handler is in flight.
+ */
+export class ChannelInstance implements SocketHost {
+  status: 'joining' | 'joined' | 'closed' = 'joining'
+  /** Set once the channel is on its way out; no handler starts after it. */
+  closing = false
+  subscribed = false
+  readonly mailbox: Mailbox
+  /** Resolves once the teardown has run: a rejoin of the same topic waits for it. */
+  readonly terminated: Promise<void>
+  private resolveTerminated!: () => void
+
+  constructor(
+    readonly conn: Connection,
+    readonly topic: string,
+    readonly joinRef: Ref,
+    readonly definition: ChannelDefinition<any>,
+    readonly topicParams: TopicParams,
+  ) {
+    this.mailbox = new Mailbox((err) => conn.hub.logger.error({ err, topic }, 'channel task failed'))
+    this.terminated = new Promise((resolve) => (this.resolveTerminated = resolve))
+  }
+
+  // -- SocketHost
+
+  get connectionId(): string {
+    return this.conn.id
+  }
+
+  get dialect() {
+    return this.conn.wire.dialect.name
+  }
+
+  get closed(): boolean {
+    return this.status === 'closed' || this.closing
+  }
+
+  push(event: string, payload: unknown): void {
+    if (!this.closed) this.conn.send(this.joinRef, null, this.topic, event, payload)
+  }
+
+  broadcast(event: string, payload: unknown, excludeSelf: boolean): void {
+    this.conn.hub.broadcastTopic(this.topic, event, payload, excludeSelf ? this.conn.id : undefined)
+  }
+
+  // -- lifecycle
+
+  socket(): Socket<any> {
+    return new Socket(this, this.conn.assigns)
+  }
+
+  /** Queues the join; `after` is the teardown of the channel this one replaces. */
+  join(ref: Ref, params: Payload, after: Promise<void> | undefined): void {
+    this.mailbox.enqueue(() => (after ? after.then(() => this.runJoin(ref, params)) : this.runJoin(ref, params)))
+  }
+
+  private runJoin(ref: Ref, params: Payload): unknown {
+    if (this.closing) return undefined
+    const handler = this.definition.joinHandler
+    if (!handler) return this.finishJoin(ref, undefined)
+    return settle(
+      () => handler(this.topic, this.topicParams, params, this.socket()),
+      (result) => this.finishJoin(ref, result),
+      (err) => this.joinFailed(ref, err),
+    )
+  }
+
+  private finishJoin(ref: Ref, result: unknown): void {
+    if (this.closing) return // replaced or disconnected meanwhile: the queued teardown cleans up
+    let outcome
+    try {
+      outcome = normalizeJoin(result)
+    } catch (err) {
+      return this.joinFailed(ref, err)
+    }
+    if (outcome.kind === 'error') {
+      this.reply(ref, 'error', outcome.response)
+      this.conn.hub.counters.joinsRefused++
+      this.end('leave')
+      return
+    }
+    if (outcome.socket) this.conn.adopt(outcome.socket)
+    this.status = 'joined'
+    this.conn.hub.counters.joins++
+    this.reply(ref, 'ok', outcome.response)
+    // Subscribe and push presence_state in one step, so no diff falls between them.
+    this.conn.hub.subscribe(this)
+  }
+
+  private joinFailed(ref: Ref, err: unknown): void {
+    this.conn.hub.logger.error({ err, topic: this.topic }, 'join handler crashed')
+    if (this.closing) return
+    this.reply(ref, 'error', { reason: 'join crashed' })
+    this.conn.hub.counters.joinsRefused++
+    this.end('crash')
+  }
+
+  handleEvent(event: string, payload: Payload, ref: Ref): void {
+    this.mailbox.enqueue(() => {
+      if (this.status !== 'joined' || this.closing) {
+        return this.reply(ref, 'error', { reason: 'unmatched topic' })
+      }
+      const handler = this.definition.eventHandlers.get(event)
+      if (!handler) {
+        return this.reply(ref, 'error', { reason: `no handler for event "${event}"` })
+      }
+      return settle(
+        () => handler(payload, this.socket()),
+        (result) => this.finishEvent(event, ref, result),
+        (err) => this.crash(err, event),
+      )
+    })
+  }
+
+  private finishEvent(event: string, ref: Ref, result: unknown): void {
+    if (this.closing) return
+    let outcome
+    try {
+      outcome = normalizeEvent(result)
+    } catch (err) {
+      return this.crash(err, event)
+    }
+    if (outcome.socket) this.conn.adopt(outcome.socket)
+    if (outcome.kind === 'reply') this.reply(ref, outcome.status, outcome.response)
+    else if (outcome.kind === 'stop') {
+      this.sendLifecycle(this.conn.wire.dialect.close, reasonPayload(outcome.reason))
+      this.end('stop')
+    }
+  }
+
+  /** A handler threw: only this channel ends; the client gets `*_error` and rejoins. */
+  private crash(err: unknown, event: string): void {
+    this.conn.hub.logger.error({ err, topic: this.topic, event }, 'channel handler crashed')
+    this.conn.hub.counters.crashes++
+    if (this.closing) return
+    this.sendLifecycle(this.conn.wire.dialect.error, {})
+    this.end('crash')
+  }
+
+  /** The client left: leave hook, untrack, then the ok reply and `*_close`. */
+  leave(ref: Ref): void {
+    this.mailbox.enqueue(() => {
+      if (this.closing) return this.reply(ref, 'ok', {})
+      this.detach()
+      return settle(
+        () => this.teardown('leave'),
+        () => {
+          this.reply(ref, 'ok', {})
+          this.sendLifecycle(this.conn.wire.dialect.close, {})
+        },
+        () => {},
+      )
+    })
+  }
+
+  /**
+   * Ends the channel from outside its handlers: a rejoin replaced it (`*_close` with the old
+   * join_ref, which the client ignores as stale), the socket closed, or the hub shuts down.
+   * Queued events are dropped; a handler in flight finishes first.
+   */
+  shutdown(reason: LeaveReason, notify: boolean): Promise<void> {
+    if (!this.closing) {
+      if (notify) this.sendLifecycle(this.conn.wire.dialect.close, {})
+      this.end(reason)
+    }
+    return this.terminated
+  }
+
+  /** Detaches now and runs the teardown next in the mailbox, ahead of queued events. */
+  private end(reason: LeaveReason): void {
+    this.detach()
+    this.mailbox.interrupt(() => this.teardown(reason))
+  }
+
+  /** Off the topic and out of the connection's table, at once. Idempotent. */
+  private detach(): void {
+    if (this.closing) return
+    this.closing = true
+    if (this.subscribed) this.conn.hub.unsubscribe(this)
+    if (this.conn.channels.get(this.topic) === this) this.conn.channels.delete(this.topic)
+  }
+
+  private teardown(reason: LeaveReason): unknown {
+    if (this.status === 'closed') return undefined
+    const wasJoined = this.status === 'joined'
+    const finish = () => {
+      this.status = 'closed'
+      this.conn.hub.presenceTracker.untrackChannel(this.conn.id, this.topic)
+      this.resolveTerminated()
+    }
+    const hook = this.definition.leaveHandler
+    if (!wasJoined || !hook) return finish()
+    return settle(
+      () => hook(this.topic, this.socket(), reason),
+      finish,
+      (err) => {
+        this.conn.hub.logger.error({ err, topic: this.topic }, 'leave handler crashed')
+        finish()
+      },
+    )
+  }
+
+  private reply(ref: Ref, status: string, response: unknown): void {
+    if (ref === null) return
+    this.conn.send(this.joinRef, ref, this.topic, this.conn.wire.dialect.reply, { status, response })
+  }
+
+  private sendLifecycle(event: string, payload: unknown): void {
+    this.conn.send(this.joinRef, this.joinRef, this.topic, event, payload)
+  }
+}

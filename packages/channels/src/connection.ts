@@ -1,0 +1,185 @@
+import type { Socket as NetSocket } from 'node:net'
+import type { RawData, WebSocket } from 'ws'
+import { ChannelInstance } from './channel-instance.js'
+import type { LeaveReason } from './channel.js'
+import type { Hub } from './hub.js'
+import { decodeFrame, encodeFrame, type InboundFrame, type Ref, type Wire } from './dialect.js'
+import { framePayload, textFrame } from './frame.js'
+import type { Socket } from './socket.js'
+
+/** The private fields of ws that let us write a prebuilt frame straight to the TCP socket. */
+interface WsInternals {
+  _socket?: NetSocket
+  _sender?: { _state?: number }
+  _extensions?: Record<string, unknown>
+}
+
+/**
+ * One client WebSocket: decodes its frames, routes them to its channels, and writes frames to
+ * it. Frames written in one event-loop turn are corked and leave in one write.
+ */
+export class Connection {
+  readonly channels = new Map<string, ChannelInstance>()
+  /** Per-connection state, shared by all channels of this connection (the seed's assigns). */
+  assigns: Record<string, unknown>
+  /** The name the `id` hook gave this connection, for `disconnect(id)`. */
+  socketId: string | undefined
+  lastSeen = Date.now()
+  closed = false
+  private corked = false
+  /** Set when frames can bypass ws's sender; undefined means "use ws.send". */
+  private readonly raw: NetSocket | undefined
+  private readonly sender: { _state?: number } | undefined
+
+  constructor(
+    readonly hub: Hub,
+    readonly ws: WebSocket,
+    readonly wire: Wire,
+    readonly id: string,
+    assigns: Record<string, unknown>,
+    readonly params: Record<string, string>,
+  ) {
+    this.assigns = assigns
+    const internals = ws as unknown as WsInternals
+    const fast =
+      internals._socket !== undefined &&
+      typeof internals._sender?._state === 'number' &&
+      (internals._extensions === undefined || Object.keys(internals._extensions).length === 0)
+    this.raw = fast ? internals._socket : undefined
+    this.sender = fast ? internals._sender : undefined
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary))
+    ws.on('close', () => this.teardown())
+    ws.on('error', (err) => hub.logger.debug({ err, connection: id }, 'socket error'))
+  }
+
+  // -- inbound
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    const hub = this.hub
+    this.lastSeen = Date.now()
+    hub.counters.framesIn++
+    hub.counters.bytesIn += Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength
+    if (this.closed) return
+    if (isBinary) {
+      hub.counters.malformed++
+      void this.close(1003, 'binary frames are not supported')
+      return
+    }
+    const limited = hub.limits.admitMessage(this)
+    if (limited === 'close') {
+      void this.close(1008, 'message rate limit exceeded')
+      return
+    }
+    const decoded = decodeFrame(data.toString(), this.wire.encoding)
+    if (!decoded.ok) {
+      hub.counters.malformed++
+      hub.logger.debug({ connection: this.id, reason: decoded.reason }, 'malformed frame')
+      if (decoded.ref !== undefined && decoded.topic !== undefined) {
+        this.replyError(decoded.joinRef ?? null, decoded.ref, decoded.topic, decoded.reason)
+      }
+      return
+    }
+    if (limited === 'reject') {
+      return this.replyError(decoded.frame.joinRef, decoded.frame.ref, decoded.frame.topic, 'rate limited')
+    }
+    this.dispatch(decoded.frame)
+  }
+
+  private dispatch(frame: InboundFrame): void {
+    const dialect = this.wire.dialect
+    if (frame.event === dialect.join) return this.join(frame)
+    if (frame.event === 'heartbeat' && frame.topic === dialect.heartbeatTopic) {
+      return this.send(null, frame.ref, frame.topic, dialect.reply, { status: 'ok', response: {} })
+    }
+    const channel = this.channels.get(frame.topic)
+    if (channel === undefined || (frame.joinRef !== null && frame.joinRef !== channel.joinRef)) {
+      return this.replyError(frame.joinRef, frame.ref, frame.topic, 'unmatched topic')
+    }
+    if (frame.event === dialect.leave) return channel.leave(frame.ref)
+    channel.handleEvent(frame.event, frame.payload, frame.ref)
+  }
+
+  private join(frame: InboundFrame): void {
+    const route = this.hub.router.match(frame.topic)
+    if (route === undefined) return this.replyError(frame.joinRef, frame.ref, frame.topic, 'unmatched topic')
+    const previous = this.channels.get(frame.topic)
+    const refusal = this.hub.limits.admitJoin(this, previous !== undefined)
+    if (refusal !== undefined) return this.replyError(frame.joinRef, frame.ref, frame.topic, refusal)
+    const joinRef = frame.joinRef ?? frame.ref
+    // A second join replaces the first: its teardown (leave hook, untrack) runs before the join.
+    const after = previous?.shutdown('rejoin', true)
+    const channel = new ChannelInstance(this, frame.topic, joinRef, route.value, route.params)
+    this.channels.set(frame.topic, channel)
+    channel.join(frame.ref, frame.payload, after)
+  }
+
+  /** Keeps the assigns of a socket a handler returned. */
+  adopt(socket: Socket<any>): void {
+    if (socket.id === this.id) this.assigns = socket.assigns as Record<string, unknown>
+  }
+
+  // -- outbound
+
+  replyError(joinRef: Ref, ref: Ref, topic: string, reason: string): void {
+    if (ref === null) return
+    this.send(joinRef, ref, topic, this.wire.dialect.reply, { status: 'error', response: { reason } })
+  }
+
+  send(joinRef: Ref, ref: Ref, topic: string, event: string, payload: unknown): void {
+    this.writeFrame(textFrame(encodeFrame(this.wire.encoding, joinRef, ref, topic, event, payload)))
+  }
+
+  /** Writes a frame built by textFrame. The fan-out hot path: keep it lean. */
+  writeFrame(frame: Buffer): void {
+    if (this.closed || this.ws.readyState !== 1) return
+    const stats = this.hub.counters
+    stats.framesOut++
+    stats.bytesOut += frame.length
+    const raw = this.raw
+    // ws's sender is idle (no compression or blob in progress): the socket is ours to write.
+    if (raw !== undefined && this.sender!._state === 0) {
+      if (!this.corked) {
+        this.corked = true
+        raw.cork()
+        this.hub.scheduleUncork(this)
+      }
+      raw.write(frame)
+      if (raw.writableLength > this.hub.options.maxBufferedBytes) this.hub.limits.slowConsumer(this)
+    } else {
+      this.ws.send(framePayload(frame), { binary: false })
+      if (this.ws.bufferedAmount > this.hub.options.maxBufferedBytes) this.hub.limits.slowConsumer(this)
+    }
+  }
+
+  uncork(): void {
+    if (!this.corked) return
+    this.corked = false
+    this.raw!.uncork()
+  }
+
+  // -- closing
+
+  /** Closes the WebSocket with `code` and ends every channel (leave hooks, untrack) now. */
+  close(code: number, reason: string, leaveReason: LeaveReason = 'closed'): Promise<void> {
+    if (this.ws.readyState === 0 || this.ws.readyState === 1) {
+      this.uncork()
+      this.ws.close(code, reason)
+      // A peer that never answers the close frame must not hold the socket for ws's 30 s.
+      setTimeout(() => this.ws.terminate(), 2000).unref()
+    }
+    return this.teardown(leaveReason)
+  }
+
+  private teardownDone: Promise<void> | undefined
+
+  /** Ends every channel and the connection's presences. Idempotent. */
+  teardown(reason: LeaveReason = 'closed'): Promise<void> {
+    if (this.teardownDone) return this.teardownDone
+    this.closed = true
+    this.corked = false
+    this.hub.removeConnection(this)
+    const ends = [...this.channels.values()].map((channel) => channel.shutdown(reason, false))
+    this.teardownDone = Promise.all(ends).then(() => this.hub.presenceTracker.untrackOwner(this.id))
+    return this.teardownDone
+  }
+}

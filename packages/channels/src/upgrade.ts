@@ -1,0 +1,92 @@
+import type { IncomingMessage, Server } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { UnsupportedVersionError, wireFromQuery, type Wire } from './dialect.js'
+import type { Hub } from './hub.js'
+import { refuseUpgrade } from './hub.js'
+
+/** An upgrade request the hub accepts: its wire, query params and initial assigns. */
+export interface Prepared {
+  wire: Wire
+  params: Record<string, string>
+  assigns: Record<string, unknown>
+}
+
+/** An upgrade request the hub refuses, with the HTTP status to answer. */
+export interface Refusal {
+  status: number
+  message: string
+}
+
+export interface AttachOptions {
+  /** Where clients connect; `path + '/websocket'` is accepted too. Default '/ws'. */
+  path?: string
+}
+
+/** The endpoint paths for a mount path: `/ws` and `/ws/websocket`. */
+export function endpointPaths(path: string): [string, string] {
+  const base = path === '/' ? '' : path.replace(/\/+$/, '')
+  return [base === '' ? '/' : base, `${base}/websocket`]
+}
+
+export async function prepareConnection(hub: Hub, raw: IncomingMessage, request: unknown): Promise<Prepared | Refusal> {
+  const query = new URL(raw.url ?? '/', 'http://localhost').searchParams
+  let wire: Wire
+  try {
+    wire = wireFromQuery(query)
+  } catch (err) {
+    if (err instanceof UnsupportedVersionError) return { status: 400, message: err.message }
+    throw err
+  }
+  // Object.fromEntries defines own properties: a `__proto__` parameter stays a plain key.
+  const params = Object.fromEntries([...query].filter(([k]) => k !== 'vsn'))
+  let assigns: Record<string, unknown> = {}
+  const connect = hub.hooks.connect
+  if (connect) {
+    let result: unknown
+    try {
+      result = await connect(params, request)
+    } catch (err) {
+      hub.logger.warn({ err }, 'connect hook threw: connection refused')
+      return { status: 403, message: 'connection refused' }
+    }
+    if (result === false) return { status: 403, message: 'connection refused' }
+    if (result !== null && typeof result === 'object') assigns = { ...(result as Record<string, unknown>) }
+  }
+  return { wire, params, assigns }
+}
+
+interface Mount {
+  hub: Hub
+  paths: [string, string]
+}
+
+/** One upgrade listener per server, shared by every hub mounted on it. */
+const mounts = new WeakMap<Server, { list: Mount[]; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }>()
+
+export function attachToServer(hub: Hub, server: Server, options: AttachOptions): () => void {
+  const mount: Mount = { hub, paths: endpointPaths(options.path ?? '/ws') }
+  let entry = mounts.get(server)
+  if (entry === undefined) {
+    const list: Mount[] = []
+    const listener = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const pathname = new URL(req.url ?? '/', 'http://localhost').pathname
+      const target = list.find((m) => m.paths[0] === pathname || m.paths[1] === pathname)
+      if (target) return target.hub.handleUpgrade(req, socket, head)
+      // Not ours. Another upgrade listener may want it; if there is none, say so.
+      if (server.listenerCount('upgrade') === 1) refuseUpgrade(list[0]!.hub, socket, { status: 404, message: 'not found' })
+    }
+    entry = { list, listener }
+    mounts.set(server, entry)
+    server.on('upgrade', listener)
+  }
+  entry.list.push(mount)
+  const current = entry
+  return () => {
+    const i = current.list.indexOf(mount)
+    if (i >= 0) current.list.splice(i, 1)
+    if (current.list.length === 0) {
+      server.off('upgrade', current.listener)
+      mounts.delete(server)
+    }
+  }
+}
