@@ -32,7 +32,9 @@ export interface CompiledPattern<T> {
   readonly order: number
 }
 
-export class PatternError extends Error {}
+export class PatternError extends Error {
+  override name = 'PatternError'
+}
 
 export function compilePattern<T>(pattern: string, value: T, order = 0): CompiledPattern<T> {
   if (typeof pattern !== 'string' || pattern.length === 0) {

@@ -1,0 +1,65 @@
+// The seed's chat scenario (channels-chat-example.md) over the wire, in both dialects.
+import t from 'tap'
+import { RawClient, startServer, sleep } from '../../../test/helpers/wire.js'
+import { defineChat } from '../../../test/fixtures/chat.js'
+
+for (const [dialect, query] of [['hornbeam', ''], ['phoenix', '?vsn=2.0.0']] as const) {
+  t.test(`chat flow (${dialect} dialect)`, async (t) => {
+    const srv = await startServer()
+    const leaves: string[] = []
+    defineChat(srv.hub, leaves)
+    t.teardown(srv.close)
+    const url = srv.url() + query
+    const alice = await RawClient.connect(url, dialect)
+    const bob = await RawClient.connect(url, dialect)
+    const n = alice.names
+
+    const refused = await alice.join('room:lobby', {})
+    t.same(refused, { status: 'error', response: { reason: 'username required' }, joinRef: refused.joinRef }, 'no username: refused')
+
+    const a = await alice.join('room:lobby', { username: 'alice' })
+    t.equal(a.status, 'ok')
+    t.same(a.response, { room_id: 'lobby', message: 'Welcome to lobby!' })
+    const stateA = await alice.waitFor((f) => f[3] === 'presence_state')
+    t.same(Object.keys(stateA[4]), ['user:alice'], 'alice sees herself in presence_state')
+
+    const b = await bob.join('room:lobby', { username: 'bob' })
+    t.equal(b.status, 'ok')
+    const stateB = await bob.waitFor((f) => f[3] === 'presence_state')
+    t.same(Object.keys(stateB[4]).sort(), ['user:alice', 'user:bob'])
+    const diff = await alice.waitFor((f) => f[3] === 'presence_diff' && 'user:bob' in f[4].joins)
+    t.equal(diff[4].joins['user:bob'].metas[0].username, 'bob', 'alice sees bob join')
+    const refKey = dialect === 'hornbeam' ? 'hb_ref' : 'phx_ref'
+    t.type(diff[4].joins['user:bob'].metas[0][refKey], 'string', `metas carry ${refKey}`)
+
+    const sent = await alice.push(a.joinRef, 'room:lobby', 'new_msg', { body: 'hello bob' })
+    t.same(sent, { status: 'ok', response: { status: 'ok' } }, 'sender gets {status: ok}')
+    const got = await bob.waitFor((f) => f[3] === 'new_msg')
+    t.same(got, [null, null, 'room:lobby', 'new_msg', { username: 'alice', body: 'hello bob' }])
+    await sleep(50)
+    t.equal(alice.events('room:lobby', 'new_msg').length, 0, 'the sender does not get its own message')
+
+    const empty = await alice.push(a.joinRef, 'room:lobby', 'new_msg', { body: '' })
+    t.same(empty, { status: 'error', response: { status: 'error', reason: 'empty message' } }, 'empty body: error reply')
+
+    alice.send(a.joinRef, alice.nextRef(), 'room:lobby', 'typing', { typing: true })
+    const typing = await bob.waitFor((f) => f[3] === 'typing')
+    t.same(typing[4], { username: 'alice', typing: true }, 'typing relayed')
+    await sleep(30)
+    t.equal(alice.events('room:lobby', 'typing').length, 0, 'typing not echoed')
+    t.equal(alice.frames.filter((f) => f[3] === n.reply && f[2] === 'room:lobby').length, 4, 'typing gets no reply')
+
+    const history = await bob.push(b.joinRef, 'room:lobby', 'get_history', {})
+    t.same(history, { status: 'ok', response: { messages: [{ username: 'system', body: 'Welcome to the chat!' }] } })
+
+    const left = await bob.push(b.joinRef, 'room:lobby', n.leave, {})
+    t.same(left, { status: 'ok', response: {} }, 'leave replies ok')
+    await bob.waitFor((f) => f[3] === n.close && f[0] === b.joinRef)
+    const gone = await alice.waitFor((f) => f[3] === 'presence_diff' && 'user:bob' in f[4].leaves)
+    t.ok(gone, 'alice sees bob leave')
+    t.same(leaves, ['User bob left room:lobby'], 'leave hook ran with the assigns')
+
+    await alice.close()
+    await bob.close()
+  })
+}

@@ -1,0 +1,183 @@
+/**
+ * Test helpers: a real listening server with a hub attached, and a raw protocol client over `ws`
+ * that records every frame it receives.
+ */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import WebSocket from 'ws'
+import { createHub, type Hub, type HubOptions } from '@hornbeam/channels'
+
+export type Frame = [string | null, string | null, string, string, any]
+
+export interface TestServer {
+  hub: Hub
+  server: Server
+  port: number
+  url: (path?: string) => string
+  close: () => Promise<void>
+}
+
+export async function startServer(options: HubOptions = {}, path = '/ws'): Promise<TestServer> {
+  const hub = createHub({ logger: quietLogger(), ...options })
+  const server = createServer((_req, res) => res.end('http ok'))
+  hub.attach(server, { path })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  return {
+    hub,
+    server,
+    port,
+    url: (p = `${path}/websocket`) => `ws://127.0.0.1:${port}${p}`,
+    close: async () => {
+      await hub.close()
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    },
+  }
+}
+
+/** Logs nothing unless HB_TEST_LOG is set; keeps the errors it saw for assertions. */
+export function quietLogger() {
+  const errors: unknown[] = []
+  const log = process.env.HB_TEST_LOG ? (o: unknown, m?: string) => console.error(m, o) : () => {}
+  return { errors, debug: log, info: log, warn: log, error: (o: unknown, m?: string) => (errors.push(o), log(o, m)) }
+}
+
+type Dialect = 'hornbeam' | 'phoenix'
+
+const names = {
+  hornbeam: { join: 'hb_join', leave: 'hb_leave', reply: 'hb_reply', close: 'hb_close', error: 'hb_error', hb: 'hornbeam' },
+  phoenix: { join: 'phx_join', leave: 'phx_leave', reply: 'phx_reply', close: 'phx_close', error: 'phx_error', hb: 'phoenix' },
+}
+
+/** A protocol client speaking raw frames (arrays, or objects for vsn=1.0.0). */
+export class RawClient {
+  readonly frames: Frame[] = []
+  readonly ws: WebSocket
+  readonly names: (typeof names)['hornbeam']
+  closeEvent: { code: number; reason: string } | undefined
+  private ref = 0
+  private waiters: Array<() => void> = []
+
+  constructor(
+    url: string,
+    readonly dialect: Dialect = 'hornbeam',
+    readonly objects = false,
+  ) {
+    this.names = names[dialect]
+    this.ws = new WebSocket(url)
+    this.ws.on('message', (data) => {
+      const parsed = JSON.parse(data.toString())
+      this.frames.push(
+        Array.isArray(parsed) ? parsed : [parsed.join_ref, parsed.ref, parsed.topic, parsed.event, parsed.payload],
+      )
+      this.wake()
+    })
+    this.ws.on('close', (code, reason) => {
+      this.closeEvent = { code, reason: reason.toString() }
+      this.wake()
+    })
+    this.ws.on('error', () => this.wake())
+  }
+
+  static async connect(url: string, dialect: Dialect = 'hornbeam', objects = false): Promise<RawClient> {
+    const client = new RawClient(url, dialect, objects)
+    await new Promise<void>((resolve, reject) => {
+      client.ws.once('open', () => resolve())
+      client.ws.once('error', reject)
+      client.ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)))
+    })
+    return client
+  }
+
+  private wake(): void {
+    const waiters = this.waiters
+    this.waiters = []
+    for (const w of waiters) w()
+  }
+
+  nextRef(): string {
+    return String(++this.ref)
+  }
+
+  sendRaw(data: string | Buffer, binary = false): void {
+    this.ws.send(data, { binary })
+  }
+
+  send(joinRef: string | null, ref: string | null, topic: string, event: string, payload: unknown): void {
+    this.ws.send(
+      JSON.stringify(this.objects ? { join_ref: joinRef, ref, topic, event, payload } : [joinRef, ref, topic, event, payload]),
+    )
+  }
+
+  /** Waits until a received frame matches; returns it. */
+  async waitFor(match: (f: Frame) => boolean, timeoutMs = 2000, what = 'frame'): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const found = this.frames.find(match)
+      if (found) return found
+      if (this.closeEvent && !this.ws.readyState) throw new Error(`closed while waiting for ${what}`)
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.frames)}`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left)
+        this.waiters.push(() => {
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+    }
+  }
+
+  async waitForClose(timeoutMs = 3000): Promise<{ code: number; reason: string }> {
+    const deadline = Date.now() + timeoutMs
+    while (!this.closeEvent) {
+      if (Date.now() > deadline) throw new Error('timed out waiting for close')
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    return this.closeEvent
+  }
+
+  /** Sends and waits for the reply with the same ref: `{status, response}`. */
+  async request(joinRef: string | null, topic: string, event: string, payload: unknown = {}): Promise<{ status: string; response: any }> {
+    const ref = this.nextRef()
+    this.send(joinRef, ref, topic, event, payload)
+    const reply = await this.waitFor((f) => f[1] === ref && f[3] === this.names.reply, 2000, `reply to ${event} ${ref}`)
+    return reply[4]
+  }
+
+  /** Joins; returns the reply and the join_ref to use for later pushes. */
+  async join(topic: string, payload: unknown = {}): Promise<{ status: string; response: any; joinRef: string }> {
+    const ref = this.nextRef()
+    this.send(ref, ref, topic, this.names.join, payload)
+    const reply = await this.waitFor((f) => f[1] === ref && f[3] === this.names.reply, 2000, `join reply ${topic}`)
+    return { ...reply[4], joinRef: ref }
+  }
+
+  push(joinRef: string | null, topic: string, event: string, payload: unknown = {}) {
+    return this.request(joinRef, topic, event, payload)
+  }
+
+  /** Frames for `topic` with `event`, in order. */
+  events(topic: string, event: string): Frame[] {
+    return this.frames.filter((f) => f[2] === topic && f[3] === event)
+  }
+
+  async close(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return
+    const closed = new Promise((resolve) => this.ws.once('close', resolve))
+    this.ws.close()
+    await closed
+  }
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Polls `check` until it returns true. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 3000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(10)
+  }
+}
