@@ -182,8 +182,6 @@ export class Hub {
 
   /** @internal A channel joined: it gets the topic's broadcasts, starting with presence_state. */
   subscribe(channel: ChannelInstance): void {
-    // Pending diffs go out first, so the newcomer's presence_state is not followed by stale news.
-    this.presenceTracker.flush(channel.topic)
     let set = this.topics.get(channel.topic)
     if (set === undefined) {
       this.topics.set(channel.topic, (set = new Set()))
@@ -191,6 +189,7 @@ export class Hub {
     }
     set.add(channel)
     channel.subscribed = true
+    this.presenceTracker.subscribed(channel.topic)
     channel.conn.writeFrame(this.presenceTracker.stateMessage(channel.topic).frameFor(channel.conn.wire))
   }
 

@@ -39,8 +39,11 @@ export interface TrackerHost {
 export type PresenceList = Record<string, { metas: Meta[] }>
 
 interface PendingDiff {
-  joins: Map<string, PresenceEntry>
+  /** ref → entry, and the epoch it joined in. */
+  joins: Map<string, { entry: PresenceEntry; epoch: number }>
   leaves: Map<string, PresenceEntry>
+  /** Bumped when a socket subscribes while the diff is pending (see `subscribed`). */
+  epoch: number
 }
 
 interface Peer {
@@ -190,11 +193,17 @@ export class PresenceTracker {
     for (const { type, entry } of changes) {
       if (!this.host.hasSubscribers(entry.topic)) continue
       let diff = this.pending.get(entry.topic)
-      if (diff === undefined) this.pending.set(entry.topic, (diff = { joins: new Map(), leaves: new Map() }))
+      if (diff === undefined) this.pending.set(entry.topic, (diff = { joins: new Map(), leaves: new Map(), epoch: 0 }))
       const ref = refOf(entry)
-      if (type === 'join') diff.joins.set(ref, entry)
-      // Joined and left within one window: nobody needs to hear of it.
-      else if (!diff.joins.delete(ref)) diff.leaves.set(ref, entry)
+      if (type === 'join') {
+        diff.joins.set(ref, { entry, epoch: diff.epoch })
+        continue
+      }
+      // Joined and left within one window: nobody needs to hear of it, unless a socket
+      // subscribed in between and saw the join in its presence_state.
+      const joined = diff.joins.get(ref)
+      if (joined !== undefined && joined.epoch === diff.epoch) diff.joins.delete(ref)
+      else diff.leaves.set(ref, entry)
     }
     if (this.pending.size > 0 && this.flushTimer === undefined) {
       const flush = () => {
@@ -205,13 +214,24 @@ export class PresenceTracker {
     }
   }
 
-  /** Sends the topic's pending diff now (before a new subscriber gets presence_state). */
+  /**
+   * A socket subscribed and got presence_state, which already holds the pending changes. It
+   * will get the pending diff too (joins it has are idempotent by ref, leaves of metas it never
+   * saw are no-ops); what it must not miss is a leave of a pending join, so such a pair is no
+   * longer cancelled out.
+   */
+  subscribed(topic: string): void {
+    const diff = this.pending.get(topic)
+    if (diff !== undefined) diff.epoch++
+  }
+
+  /** Sends the topic's pending diff now. */
   flush(topic: string): void {
     const diff = this.pending.get(topic)
     if (diff === undefined) return
     this.pending.delete(topic)
     if (diff.joins.size === 0 && diff.leaves.size === 0) return
-    const joins = [...diff.joins.values()]
+    const joins = [...diff.joins.values()].map((j) => j.entry)
     const leaves = [...diff.leaves.values()]
     this.host.deliverLocal(
       topic,
