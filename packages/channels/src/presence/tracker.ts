@@ -21,7 +21,7 @@ export interface PresenceOptions {
 }
 
 export const defaultPresenceOptions: PresenceOptions = {
-  batchMs: 0,
+  batchMs: 50,
   heartbeatMs: 1000,
   downPeriodMs: 5000,
   permdownPeriodMs: 10 * 60 * 1000,
