@@ -132,10 +132,12 @@ export class Connection {
   /** Writes a frame built by textFrame. The fan-out hot path: keep it lean. */
   writeFrame(frame: Buffer): void {
     if (this.closed || this.ws.readyState !== 1) return
+    const raw = this.raw
+    const buffered = raw !== undefined ? raw.writableLength : this.ws.bufferedAmount
+    if (buffered > this.hub.options.maxBufferedBytes && this.hub.limits.overflow(this)) return
     const stats = this.hub.counters
     stats.framesOut++
     stats.bytesOut += frame.length
-    const raw = this.raw
     // ws's sender is idle (no compression or blob in progress): the socket is ours to write.
     if (raw !== undefined && this.sender!._state === 0) {
       if (!this.corked) {
@@ -144,10 +146,8 @@ export class Connection {
         this.hub.scheduleUncork(this)
       }
       raw.write(frame)
-      if (raw.writableLength > this.hub.options.maxBufferedBytes) this.hub.limits.slowConsumer(this)
     } else {
       this.ws.send(framePayload(frame), { binary: false })
-      if (this.ws.bufferedAmount > this.hub.options.maxBufferedBytes) this.hub.limits.slowConsumer(this)
     }
   }
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { ChannelInstance } from './channel-instance.js'
+import type { ConnectInfo, OriginCheck } from './auth.js'
 import { ChannelDefinition } from './channel.js'
 import { Connection } from './connection.js'
 import { defaultLimits, Limits, type LimitOptions } from './limits.js'
@@ -15,10 +16,14 @@ import type { Assigns } from './results.js'
 import { Socket, type SocketHost } from './socket.js'
 import { attachToServer, prepareConnection, type AttachOptions, type Prepared, type Refusal } from './upgrade.js'
 
-/** `connect(params, request)`: the assigns the connection starts with, or false to refuse (403). */
+/**
+ * `connect(params, request, info)`: the assigns the connection starts with, or false to refuse
+ * (403). `info.authToken` is the token a phoenix client sent in `Sec-WebSocket-Protocol`.
+ */
 export type ConnectHook<Req = IncomingMessage> = (
   params: Record<string, string>,
   request: Req,
+  info: ConnectInfo,
 ) => Assigns | boolean | undefined | void | Promise<Assigns | boolean | undefined | void>
 
 /** `id(socket)`: a name for the connection (a user id), so `disconnect(name)` can close it. */
@@ -31,11 +36,14 @@ export interface HubOptions extends Partial<LimitOptions> {
   logger?: Logger
   /** A socket that sends nothing (not even a heartbeat) this long is closed. Default 60 s. */
   idleTimeoutMs?: number
+  /** Which browser origins may connect; default: the Origin must match the Host. */
+  checkOrigin?: OriginCheck
   presence?: Partial<PresenceOptions>
 }
 
 export interface ResolvedOptions extends LimitOptions {
   idleTimeoutMs: number
+  checkOrigin: OriginCheck
 }
 
 export interface HubStats {
@@ -86,7 +94,7 @@ export class Hub {
 
   constructor(readonly hooks: HubOptions = {}) {
     this.logger = hooks.logger ?? consoleLogger
-    this.options = { ...defaultLimits, idleTimeoutMs: 60_000, ...definedOnly(hooks) } as ResolvedOptions
+    this.options = { ...defaultLimits, idleTimeoutMs: 60_000, checkOrigin: true, ...definedOnly(hooks) } as ResolvedOptions
     this.limits = new Limits(this.options, this.counters, this.logger)
     this.adapter = hooks.adapter ?? memoryAdapter()
     this.wss = new WebSocketServer({

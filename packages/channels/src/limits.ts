@@ -106,11 +106,18 @@ export class Limits {
     return undefined
   }
 
-  slowConsumer(conn: Connection): void {
-    this.counters.slowConsumers++
-    if (this.options.slowConsumer === 'close') {
-      this.logger.warn({ connection: conn.id }, 'slow consumer closed')
-      void conn.close(1013, 'slow consumer')
+  /**
+   * A socket's buffer passed maxBufferedBytes. Returns true when the frame must not be written:
+   * dropped ('drop') or the socket is being closed with 1013 ('close').
+   */
+  overflow(conn: Connection): boolean {
+    if (this.options.slowConsumer === 'drop') {
+      this.counters.droppedFrames++
+      return true
     }
+    this.counters.slowConsumers++
+    this.logger.warn({ connection: conn.id }, 'slow consumer closed')
+    void conn.close(1013, 'slow consumer')
+    return true
   }
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
+import { originAllowed, tokenFromProtocols } from './auth.js'
 import { UnsupportedVersionError, wireFromQuery, type Wire } from './dialect.js'
 import type { Hub } from './hub.js'
 import { refuseUpgrade } from './hub.js'
@@ -29,6 +30,7 @@ export function endpointPaths(path: string): [string, string] {
 }
 
 export async function prepareConnection(hub: Hub, raw: IncomingMessage, request: unknown): Promise<Prepared | Refusal> {
+  if (!originAllowed(hub.options.checkOrigin, raw, hub.logger)) return { status: 403, message: 'origin not allowed' }
   const query = new URL(raw.url ?? '/', 'http://localhost').searchParams
   let wire: Wire
   try {
@@ -44,7 +46,8 @@ export async function prepareConnection(hub: Hub, raw: IncomingMessage, request:
   if (connect) {
     let result: unknown
     try {
-      result = await connect(params, request)
+      const info = { authToken: tokenFromProtocols(raw.headers['sec-websocket-protocol']), origin: raw.headers.origin }
+      result = await connect(params, request, info)
     } catch (err) {
       hub.logger.warn({ err }, 'connect hook threw: connection refused')
       return { status: 403, message: 'connection refused' }

@@ -57,7 +57,12 @@ export function renderPresences(entries: Iterable<PresenceEntry>, dialect: Diale
   for (const entry of entries) {
     const meta: Meta = { ...entry.meta, [dialect.refKey]: refOf(entry) }
     if (entry.prevRef !== undefined && dialect.prevRefKey !== undefined) meta[dialect.prevRefKey] = entry.prevRef
-    const slot = Object.hasOwn(out, entry.key) ? out[entry.key]! : (out[entry.key] = { metas: [] })
+    let slot = Object.hasOwn(out, entry.key) ? out[entry.key] : undefined
+    if (slot === undefined) {
+      slot = { metas: [] }
+      // defineProperty, not `out[key] =`: a key named "__proto__" must stay a plain key.
+      Object.defineProperty(out, entry.key, { value: slot, enumerable: true, writable: true, configurable: true })
+    }
     slot.metas.push(meta)
   }
   return out
