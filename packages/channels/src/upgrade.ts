@@ -18,9 +18,16 @@ export interface Refusal {
   message: string
 }
 
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void
+
 export interface AttachOptions {
   /** Where clients connect; `path + '/websocket'` is accepted too. Default '/ws'. */
   path?: string
+  /**
+   * Runs for upgrades on our paths instead of `hub.handleUpgrade`: an adapter that first runs the
+   * request through its framework (Express middleware) and then calls `hub.handleUpgrade` itself.
+   */
+  onUpgrade?: UpgradeHandler
 }
 
 /** The endpoint paths for a mount path: `/ws` and `/ws/websocket`. */
@@ -61,20 +68,28 @@ export async function prepareConnection(hub: Hub, raw: IncomingMessage, request:
 interface Mount {
   hub: Hub
   paths: [string, string]
+  onUpgrade: UpgradeHandler
 }
 
 /** One upgrade listener per server, shared by every hub mounted on it. */
 const mounts = new WeakMap<Server, { list: Mount[]; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }>()
 
 export function attachToServer(hub: Hub, server: Server, options: AttachOptions): () => void {
-  const mount: Mount = { hub, paths: endpointPaths(options.path ?? '/ws') }
+  const mount: Mount = {
+    hub,
+    paths: endpointPaths(options.path ?? '/ws'),
+    onUpgrade: options.onUpgrade ?? ((req, socket, head) => hub.handleUpgrade(req, socket, head)),
+  }
   let entry = mounts.get(server)
   if (entry === undefined) {
     const list: Mount[] = []
     const listener = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const pathname = new URL(req.url ?? '/', 'http://localhost').pathname
       const target = list.find((m) => m.paths[0] === pathname || m.paths[1] === pathname)
-      if (target) return target.hub.handleUpgrade(req, socket, head)
+      if (target) {
+        socket.on('error', (err) => target.hub.logger.debug({ err }, 'upgrade socket error'))
+        return target.onUpgrade(req, socket, head)
+      }
       // Not ours. Another upgrade listener may want it; if there is none, say so.
       if (server.listenerCount('upgrade') === 1) refuseUpgrade(list[0]!.hub, socket, { status: 404, message: 'not found' })
     }
