@@ -69,7 +69,7 @@ export class RawClient {
     this.ws.on('message', (data) => {
       const parsed = JSON.parse(data.toString())
       this.frames.push(
-        Array.isArray(parsed) ? parsed : [parsed.join_ref, parsed.ref, parsed.topic, parsed.event, parsed.payload],
+        Array.isArray(parsed) ? (parsed as Frame) : [parsed.join_ref, parsed.ref, parsed.topic, parsed.event, parsed.payload],
       )
       this.wake()
     })

@@ -57,9 +57,15 @@ export class Connection {
   private onMessage(data: RawData, isBinary: boolean): void {
     const hub = this.hub
     this.lastSeen = Date.now()
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength
     hub.counters.framesIn++
-    hub.counters.bytesIn += Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength
+    hub.counters.bytesIn += size
     if (this.closed) return
+    // ws enforces maxPayload on our own server; a framework's ws server may allow more.
+    if (size > hub.options.maxPayload) {
+      void this.close(1009, 'message too big')
+      return
+    }
     if (isBinary) {
       hub.counters.malformed++
       void this.close(1003, 'binary frames are not supported')

@@ -14,7 +14,7 @@ import { memoryAdapter, type ClusterMessage, type PubSubAdapter } from './pubsub
 import { TopicRouter } from './router.js'
 import type { Assigns } from './results.js'
 import { Socket, type SocketHost } from './socket.js'
-import { attachToServer, prepareConnection, type AttachOptions, type Prepared, type Refusal } from './upgrade.js'
+import { attachToServer, prepareConnection, refuseUpgrade, type AttachOptions, type Prepared, type Refusal } from './upgrade.js'
 
 /**
  * `connect(params, request, info)`: the assigns the connection starts with, or false to refuse
@@ -198,7 +198,7 @@ export class Hub {
     set.add(channel)
     channel.subscribed = true
     this.presenceTracker.subscribed(channel.topic)
-    channel.conn.writeFrame(this.presenceTracker.stateMessage(channel.topic).frameFor(channel.conn.wire))
+    channel.conn.writeFrame(this.presenceTracker.stateMessage(channel.topic, channel.joinRef).frameFor(channel.conn.wire))
   }
 
   /** @internal */
@@ -257,13 +257,15 @@ export class Hub {
    * call it before upgrading, so a refusal is an HTTP status. `request` is what the connect
    * hook sees (the framework's own request object).
    */
-  prepare(rawRequest: IncomingMessage, request: unknown = rawRequest): Promise<Prepared | Refusal> {
-    if (this.closing) return Promise.resolve({ status: 503, message: 'server is shutting down' })
-    if (this.options.maxConnections > 0 && this.connections.size >= this.options.maxConnections) {
-      this.counters.refusedUpgrades++
-      return Promise.resolve({ status: 503, message: 'too many connections' })
-    }
-    return prepareConnection(this, rawRequest, request)
+  async prepare(rawRequest: IncomingMessage, request: unknown = rawRequest): Promise<Prepared | Refusal> {
+    let result: Prepared | Refusal
+    if (this.closing) result = { status: 503, message: 'server is shutting down' }
+    else if (this.options.maxConnections > 0 && this.connections.size >= this.options.maxConnections) {
+      result = { status: 503, message: 'too many connections' }
+    } else result = await prepareConnection(this, rawRequest, request)
+    // Every refusal is counted here, whichever adapter answers it.
+    if ('status' in result) this.counters.refusedUpgrades++
+    return result
   }
 
   /** Takes an upgraded WebSocket into the hub. */
@@ -290,12 +292,12 @@ export class Hub {
     socket.on('error', (err) => this.logger.debug({ err }, 'upgrade socket error'))
     this.prepare(req, request ?? req).then(
       (result) => {
-        if ('status' in result) return refuseUpgrade(this, socket, result)
+        if ('status' in result) return refuseUpgrade(socket, result)
         this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, result))
       },
       (err) => {
         this.logger.error({ err }, 'upgrade failed')
-        refuseUpgrade(this, socket, { status: 500, message: 'internal error' })
+        refuseUpgrade(socket, { status: 500, message: 'internal error' })
       },
     )
   }
@@ -313,7 +315,7 @@ export class Hub {
   private sweepIdle(): void {
     const deadline = Date.now() - this.options.idleTimeoutMs
     for (const conn of this.connections) {
-      if (conn.lastSeen < deadline) void conn.close(1000, 'idle timeout')
+      if (conn.lastSeen < deadline) void conn.close(1001, 'idle timeout')
     }
   }
 
@@ -357,22 +359,6 @@ export function createHub(options: HubOptions = {}): Hub {
   return new Hub(options)
 }
 
-function refuseUpgrade(hub: Hub, socket: import('node:stream').Duplex, refusal: Refusal): void {
-  hub.counters.refusedUpgrades++
-  if (!socket.writable) return void socket.destroy()
-  const body = refusal.message
-  socket.end(
-    `HTTP/1.1 ${refusal.status} ${statusText(refusal.status)}\r\nConnection: close\r\n` +
-      `Content-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  )
-}
-
-function statusText(status: number): string {
-  return (
-    { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error', 503: 'Service Unavailable' } as Record<number, string>
-  )[status] ?? 'Error'
-}
-
 /** A host for the connection-level Socket the `id` hook sees: no topic, nothing to push. */
 function connectionHost(conn: Connection): SocketHost {
   return {
@@ -392,4 +378,3 @@ function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
 }
 
-export { refuseUpgrade }

@@ -3,7 +3,6 @@ import type { Duplex } from 'node:stream'
 import { originAllowed, tokenFromProtocols } from './auth.js'
 import { UnsupportedVersionError, wireFromQuery, type Wire } from './dialect.js'
 import type { Hub } from './hub.js'
-import { refuseUpgrade } from './hub.js'
 
 /** An upgrade request the hub accepts: its wire, query params and initial assigns. */
 export interface Prepared {
@@ -91,7 +90,7 @@ export function attachToServer(hub: Hub, server: Server, options: AttachOptions)
         return target.onUpgrade(req, socket, head)
       }
       // Not ours. Another upgrade listener may want it; if there is none, say so.
-      if (server.listenerCount('upgrade') === 1) refuseUpgrade(list[0]!.hub, socket, { status: 404, message: 'not found' })
+      if (server.listenerCount('upgrade') === 1) refuseUpgrade(socket, { status: 404, message: 'not found' })
     }
     entry = { list, listener }
     mounts.set(server, entry)
@@ -108,3 +107,20 @@ export function attachToServer(hub: Hub, server: Server, options: AttachOptions)
     }
   }
 }
+
+/** Answers an upgrade request with an HTTP error and closes the socket. */
+export function refuseUpgrade(socket: Duplex, refusal: Refusal): void {
+  if (!socket.writable) return void socket.destroy()
+  const body = refusal.message
+  socket.end(
+    `HTTP/1.1 ${refusal.status} ${statusText(refusal.status)}\r\nConnection: close\r\n` +
+      `Content-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  )
+}
+
+function statusText(status: number): string {
+  return (
+    { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error', 503: 'Service Unavailable' } as Record<number, string>
+  )[status] ?? 'Error'
+}
+

@@ -99,7 +99,7 @@ t.test('idle timeout closes a silent socket; heartbeats keep one alive', async (
   const beat = setInterval(() => chatty.send(null, chatty.nextRef(), 'hornbeam', 'heartbeat', {}), 100)
   t.teardown(() => clearInterval(beat))
   const closed = await silent.waitForClose(2000)
-  t.same(closed, { code: 1000, reason: 'idle timeout' })
+  t.same(closed, { code: 1001, reason: 'idle timeout' })
   await eventually(() => srv.hub.presence('room:1').get('silent') === undefined, 1000, 'silent untracked')
   await sleep(400)
   t.notOk(chatty.closeEvent, 'the heartbeating socket is still open')

@@ -1,4 +1,4 @@
-import type { Dialect } from '../dialect.js'
+import type { Dialect, Ref } from '../dialect.js'
 import { HORNBEAM } from '../dialect.js'
 import type { Logger } from '../logger.js'
 import { OutboundMessage } from '../message.js'
@@ -187,9 +187,9 @@ export class PresenceTracker {
     return renderPresences(this.state.entries(topic), dialect)
   }
 
-  /** A presence_state message for one joining socket, rendered for its dialect. */
-  stateMessage(topic: string): OutboundMessage {
-    return OutboundMessage.perDialect(topic, 'presence_state', (dialect) => this.list(topic, dialect))
+  /** A presence_state message for one joining socket (with its join_ref), rendered for its dialect. */
+  stateMessage(topic: string, joinRef: Ref): OutboundMessage {
+    return new OutboundMessage(topic, 'presence_state', (dialect: Dialect) => this.list(topic, dialect), true, joinRef)
   }
 
   // -- presence_diff batching
