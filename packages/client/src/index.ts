@@ -1,0 +1,23 @@
+/**
+ * @hornbeam/client: the JavaScript client of Hornbeam channels.
+ *
+ *   const socket = new Socket('/ws', { params: { token } })
+ *   const channel = socket.channel('room:lobby', { username })
+ *   channel.join().receive('ok', (resp) => ...)
+ *   socket.connect()
+ */
+export { Socket } from './socket.js'
+export type { SocketOptions, Logger, WebSocketLike, WebSocketConstructor, CloseInfo } from './socket.js'
+export { Channel } from './channel.js'
+export type { BindingCallback } from './channel.js'
+export { Push } from './push.js'
+export type { PushStatus, PayloadSource } from './push.js'
+export { Presence } from './presence.js'
+export type { Meta, PresenceEntry, PresenceState, PresenceDiff, PresenceOptions, JoinCallback, LeaveCallback } from './presence.js'
+export { endPointURL } from './endpoint.js'
+export type { Params } from './endpoint.js'
+export { encode, decode } from './serializer.js'
+export type { Message, Ref } from './serializer.js'
+export { Timer, jittered } from './timer.js'
+export type { Backoff } from './timer.js'
+export * from './constants.js'

@@ -1,0 +1,369 @@
+import { Channel } from './channel.js'
+import {
+  CLOSE_HEARTBEAT_TIMEOUT,
+  CLOSE_NORMAL,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_JITTER,
+  DEFAULT_TIMEOUT_MS,
+  HEARTBEAT_EVENT,
+  HEARTBEAT_TOPIC,
+  SOCKET_STATES,
+  defaultReconnectAfterMs,
+  defaultRejoinAfterMs,
+} from './constants.js'
+import { endPointURL, type Params } from './endpoint.js'
+import type { PayloadSource } from './push.js'
+import { decode, encode, type Message } from './serializer.js'
+import { Timer, type Backoff } from './timer.js'
+
+/** `logger(kind, msg, data)`: kind is `transport`, `push`, `receive` or `channel`. */
+export type Logger = (kind: string, msg: string, data?: unknown) => void
+
+/** The part of the WebSocket interface the socket uses (browser, Node 22 and `ws` all have it). */
+export interface WebSocketLike {
+  readonly readyState: number
+  onopen: ((event: any) => void) | null
+  onclose: ((event: any) => void) | null
+  onmessage: ((event: any) => void) | null
+  onerror: ((event: any) => void) | null
+  send(data: string): void
+  close(code?: number, reason?: string): void
+}
+
+/** A WebSocket class: `new transport(url)`. */
+export type WebSocketConstructor = new (url: string) => WebSocketLike
+
+/** What close callbacks receive: the transport's CloseEvent, or one made for a close the client decided. */
+export interface CloseInfo {
+  code: number
+  reason: string
+  wasClean: boolean
+}
+
+export interface SocketOptions {
+  /** Query params of the connection, or a function called on every connect (to send a fresh token). */
+  params?: Params | (() => Params)
+  /** `logger(kind, msg, data)`, called for transport events, pushes and receives. */
+  logger?: Logger
+  /** Default timeout of joins and pushes, in ms. Default 10000. */
+  timeout?: number
+  /** A heartbeat is sent this often; one unanswered for as long reconnects. 0 disables. Default 30000. */
+  heartbeatIntervalMs?: number
+  /** Delay before the n-th reconnect. Default 10, 50, 100, 150, 200, 250, 500, 1000, 2000, then 5000 ms. */
+  reconnectAfterMs?: Backoff
+  /** Delay before the n-th rejoin of a failed channel. Default 1000, 2000, 5000, then 10000 ms. */
+  rejoinAfterMs?: Backoff
+  /** Fraction (0..1) of each backoff delay that is random, so clients do not all return at once. Default 0.5. */
+  jitter?: number
+  /** The WebSocket class. Default `globalThis.WebSocket` (browsers, Node 22); on Node 20 pass `ws`. */
+  transport?: WebSocketConstructor
+}
+
+type Callbacks = {
+  open: Array<[string, () => void]>
+  close: Array<[string, (event: CloseInfo) => void]>
+  error: Array<[string, (error: unknown) => void]>
+  message: Array<[string, (message: Message) => void]>
+}
+
+/**
+ * One WebSocket to the server, shared by all channels: `new Socket('/ws', { params })`.
+ *
+ * It reconnects with a jittered backoff whenever the connection ends without disconnect()
+ * being called (a server restart, a network drop, a heartbeat that got no answer), and its
+ * channels then rejoin. A heartbeat goes out every `heartbeatIntervalMs`; when one is not
+ * answered within the next interval the connection is presumed dead, closed with 4000, and
+ * replaced.
+ */
+export class Socket {
+  /** The channels made by channel() and not closed. */
+  channels: Channel[] = []
+  readonly endPoint: string
+  readonly timeout: number
+  readonly heartbeatIntervalMs: number
+  readonly reconnectAfterMs: Backoff
+  readonly rejoinAfterMs: Backoff
+  readonly jitter: number
+  private readonly params: Params | (() => Params)
+  private readonly logger: Logger | undefined
+  private readonly transport: WebSocketConstructor | undefined
+  private conn: WebSocketLike | null = null
+  private ref = 0
+  private readonly callbacks: Callbacks = { open: [], close: [], error: [], message: [] }
+  private readonly reconnectTimer: Timer
+  private heartbeatTimer: ReturnType<typeof setTimeout> | undefined
+  private heartbeatTimeoutTimer: ReturnType<typeof setTimeout> | undefined
+  private pendingHeartbeatRef: string | null = null
+  /** disconnect() was called: no reconnect until connect(). */
+  private closedByUser = false
+
+  /**
+   * @param endPoint `/ws` in a browser (resolved against the page), or an absolute
+   *   `ws(s)://` or `http(s)://` URL; `/websocket` is appended to its path.
+   */
+  constructor(endPoint: string, options: SocketOptions = {}) {
+    this.endPoint = endPoint
+    this.params = options.params ?? {}
+    this.logger = options.logger
+    this.timeout = options.timeout ?? DEFAULT_TIMEOUT_MS
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS
+    this.reconnectAfterMs = options.reconnectAfterMs ?? defaultReconnectAfterMs
+    this.rejoinAfterMs = options.rejoinAfterMs ?? defaultRejoinAfterMs
+    this.jitter = options.jitter ?? DEFAULT_JITTER
+    this.transport = options.transport
+    this.reconnectTimer = new Timer(() => this.reconnect(), this.reconnectAfterMs, this.jitter)
+  }
+
+  // -- connection
+
+  /** The URL the next connect() opens (params evaluated now). */
+  endPointURL(): string {
+    return endPointURL(this.endPoint, typeof this.params === 'function' ? this.params() : this.params)
+  }
+
+  /** Opens the connection, unless one is open or opening. */
+  connect(): void {
+    if (this.conn !== null) return
+    this.closedByUser = false
+    this.reconnectTimer.clear()
+    const Transport = this.transport ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
+    if (typeof Transport !== 'function') {
+      throw new Error(
+        'no WebSocket implementation: this runtime has no global WebSocket (Node before 22). ' +
+          "Pass one: new Socket(url, { transport: WebSocket }) with WebSocket from the 'ws' package",
+      )
+    }
+    const url = this.endPointURL()
+    const conn = new Transport(url)
+    this.conn = conn
+    // Without the query: params often hold a token, and logs travel further than they should.
+    this.log('transport', `connecting to ${url.split('?')[0]}`)
+    conn.onopen = () => conn === this.conn && this.onConnOpen()
+    conn.onerror = (error) => conn === this.conn && this.onConnError(error)
+    conn.onmessage = (event) => conn === this.conn && this.onConnMessage(event)
+    conn.onclose = (event) => conn === this.conn && this.onConnClose(event)
+  }
+
+  /**
+   * Closes the connection (code 1000 unless given) and stops reconnecting until connect().
+   * Channels stay, errored, and rejoin after the next connect().
+   */
+  disconnect(callback?: () => void, code: number = CLOSE_NORMAL, reason = 'client disconnect'): void {
+    this.closedByUser = true
+    this.reconnectTimer.reset()
+    this.abandon(code, reason, true)
+    callback?.()
+  }
+
+  /** `connecting`, `open`, `closing` or `closed`. */
+  connectionState(): 'connecting' | 'open' | 'closing' | 'closed' {
+    switch (this.conn?.readyState) {
+      case SOCKET_STATES.connecting:
+        return 'connecting'
+      case SOCKET_STATES.open:
+        return 'open'
+      case SOCKET_STATES.closing:
+        return 'closing'
+      default:
+        return 'closed'
+    }
+  }
+
+  isConnected(): boolean {
+    return this.connectionState() === 'open'
+  }
+
+  // -- callbacks
+
+  /** Calls `callback()` each time the connection opens. Returns a ref for off(). */
+  onOpen(callback: () => void): string {
+    return this.addCallback('open', callback)
+  }
+
+  /** Calls `callback(event)` each time the connection closes (then a reconnect is scheduled unless disconnect() was called). */
+  onClose(callback: (event: CloseInfo) => void): string {
+    return this.addCallback('close', callback)
+  }
+
+  /** Calls `callback(error)` on transport errors (a close follows). */
+  onError(callback: (error: unknown) => void): string {
+    return this.addCallback('error', callback)
+  }
+
+  /** Calls `callback(message)` for every frame received, after the channels have seen it. */
+  onMessage(callback: (message: Message) => void): string {
+    return this.addCallback('message', callback)
+  }
+
+  /** Removes the callbacks whose refs are given. */
+  off(refs: string[]): void {
+    for (const list of Object.values(this.callbacks) as Array<Array<[string, unknown]>>) {
+      for (let i = list.length - 1; i >= 0; i--) if (refs.includes(list[i]![0])) list.splice(i, 1)
+    }
+  }
+
+  // -- channels
+
+  /** A channel for `topic`, joined with `params` (an object, or a function called on each join). */
+  channel(topic: string, params: PayloadSource = {}): Channel {
+    const channel = new Channel(topic, params, this)
+    this.channels.push(channel)
+    return channel
+  }
+
+  /** @internal A closed channel leaves the socket. */
+  remove(channel: Channel): void {
+    this.channels = this.channels.filter((c) => c !== channel)
+  }
+
+  /** @internal Joining a topic twice on one socket would make the server replace the first: leave it. */
+  leaveOpenTopic(topic: string, joining: Channel): void {
+    for (const channel of this.channels) {
+      if (channel !== joining && channel.topic === topic && (channel.state === 'joined' || channel.state === 'joining')) {
+        this.log('channel', `leaving duplicate topic "${topic}"`)
+        channel.leave()
+      }
+    }
+  }
+
+  // -- frames
+
+  /** @internal Writes a frame now; false (and the frame is dropped) when the socket is not open. */
+  push(message: Message): boolean {
+    if (!this.isConnected()) {
+      this.log('push', `dropped, socket not open: ${message.topic} ${message.event}`, message.payload)
+      return false
+    }
+    this.log('push', `${message.topic} ${message.event} (${message.join_ref}, ${message.ref})`, message.payload)
+    this.conn!.send(encode(message))
+    return true
+  }
+
+  /** A ref unique on this socket. */
+  makeRef(): string {
+    this.ref = this.ref >= Number.MAX_SAFE_INTEGER ? 1 : this.ref + 1
+    return String(this.ref)
+  }
+
+  /** @internal */
+  log(kind: string, msg: string, data?: unknown): void {
+    this.logger?.(kind, msg, data)
+  }
+
+  hasLogger(): boolean {
+    return this.logger !== undefined
+  }
+
+  // -- transport events
+
+  private onConnOpen(): void {
+    this.log('transport', 'connected')
+    this.reconnectTimer.reset()
+    this.resetHeartbeat()
+    for (const [, callback] of this.callbacks.open.slice()) callback()
+    for (const channel of this.channels.slice()) channel.onSocketOpen()
+  }
+
+  private onConnError(error: unknown): void {
+    this.log('transport', 'error', error)
+    for (const [, callback] of this.callbacks.error.slice()) callback(error)
+  }
+
+  private onConnMessage(event: { data: unknown }): void {
+    let message: Message
+    try {
+      message = decode(event.data)
+    } catch (err) {
+      this.log('receive', `dropped malformed frame: ${(err as Error).message}`, event.data)
+      return
+    }
+    const { topic, ref } = message
+    if (topic === HEARTBEAT_TOPIC && ref !== null && ref === this.pendingHeartbeatRef) {
+      this.resetHeartbeat()
+      return
+    }
+    this.log('receive', `${message.payload?.status ?? ''} ${topic} ${message.event}${ref ? ` (${ref})` : ''}`, message.payload)
+    for (const channel of this.channels.slice()) {
+      if (channel.topic === topic) channel.handleMessage(message)
+    }
+    for (const [, callback] of this.callbacks.message.slice()) callback(message)
+  }
+
+  private onConnClose(event: CloseInfo): void {
+    this.connectionEnded({ code: event.code, reason: event.reason, wasClean: event.wasClean })
+  }
+
+  /**
+   * Gives up the current connection: closes it and handles the close now, without waiting for
+   * the transport's close event, which a dead network may deliver only after minutes. Its
+   * late events are ignored (they come from a connection that is no longer `this.conn`).
+   */
+  private abandon(code: number, reason: string, wasClean: boolean): void {
+    const conn = this.conn
+    if (conn === null) return
+    try {
+      conn.close(code, reason)
+    } catch (err) {
+      this.log('transport', 'close failed', err)
+    }
+    this.connectionEnded({ code, reason, wasClean })
+  }
+
+  private connectionEnded(event: CloseInfo): void {
+    this.log('transport', `closed (${event.code}${event.reason ? ` ${event.reason}` : ''})`, event)
+    this.conn = null
+    this.stopHeartbeat()
+    for (const channel of this.channels.slice()) channel.onSocketClose()
+    if (!this.closedByUser) {
+      const delay = this.reconnectTimer.scheduleTimeout()
+      this.log('transport', `reconnecting in ${Math.round(delay)} ms`)
+    }
+    for (const [, callback] of this.callbacks.close.slice()) callback(event)
+  }
+
+  private reconnect(): void {
+    if (this.conn !== null || this.closedByUser) return
+    try {
+      this.connect()
+    } catch (err) {
+      // e.g. a params function that threw: report it and try again later.
+      this.log('transport', 'reconnect failed', err)
+      for (const [, callback] of this.callbacks.error.slice()) callback(err)
+      this.reconnectTimer.scheduleTimeout()
+    }
+  }
+
+  // -- heartbeat
+
+  private resetHeartbeat(): void {
+    this.stopHeartbeat()
+    if (this.heartbeatIntervalMs > 0) {
+      this.heartbeatTimer = setTimeout(() => this.sendHeartbeat(), this.heartbeatIntervalMs)
+    }
+  }
+
+  private stopHeartbeat(): void {
+    clearTimeout(this.heartbeatTimer)
+    clearTimeout(this.heartbeatTimeoutTimer)
+    this.heartbeatTimer = this.heartbeatTimeoutTimer = undefined
+    this.pendingHeartbeatRef = null
+  }
+
+  private sendHeartbeat(): void {
+    if (!this.isConnected()) return
+    this.pendingHeartbeatRef = this.makeRef()
+    this.push({ join_ref: null, ref: this.pendingHeartbeatRef, topic: HEARTBEAT_TOPIC, event: HEARTBEAT_EVENT, payload: {} })
+    this.heartbeatTimeoutTimer = setTimeout(() => this.heartbeatTimedOut(), this.heartbeatIntervalMs)
+  }
+
+  private heartbeatTimedOut(): void {
+    this.log('transport', 'heartbeat timeout: the connection is presumed dead, reconnecting')
+    this.abandon(CLOSE_HEARTBEAT_TIMEOUT, 'heartbeat timeout', false)
+  }
+
+  private addCallback<K extends keyof Callbacks>(kind: K, callback: Callbacks[K][number][1]): string {
+    const ref = this.makeRef()
+    ;(this.callbacks[kind] as Array<[string, unknown]>).push([ref, callback])
+    return ref
+  }
+}
