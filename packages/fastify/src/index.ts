@@ -1,0 +1,141 @@
+/**
+ * @hornbeam/fastify: mounts a channels hub on Fastify 5 through @fastify/websocket. Upgrades are
+ * ordinary Fastify routes, so the app's own hooks (auth, rate limits, CORS) run on them first.
+ */
+import { createReadStream } from 'node:fs'
+import { createRequire } from 'node:module'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import websocket from '@fastify/websocket'
+import type { WebSocket } from 'ws'
+import { createHub, endpointPaths, type ConnectHook, type Hub, type HubOptions, type Prepared, type TopicPresence } from '@hornbeam/channels'
+
+export interface ChannelsPluginOptions extends Omit<HubOptions, 'connect'> {
+  /** Where clients connect; `path + '/websocket'` is served too. Default '/ws'. */
+  path?: string
+  /** Mount an existing hub instead of creating one (the hub options above are then ignored). */
+  hub?: Hub
+  /** `connect(params, request, info)`: assigns for the connection, or false to refuse it with 403. */
+  connect?: ConnectHook<FastifyRequest>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Declares the server side of a topic pattern: `app.channel('room:*').onJoin(...)`. */
+    channel: Hub['channel']
+    /** The hub: broadcast, broadcastFrom, presence, disconnect, stats. */
+    channels: Hub
+    /** Presence on one topic: track, update, untrack, list, get. */
+    presence(topic: string): TopicPresence
+  }
+  interface FastifyRequest {
+    /** The hub, for route handlers: `request.channels.broadcast(topic, event, payload)`. */
+    channels: Hub
+  }
+}
+
+type Accepted = ReturnType<Hub['accept']>
+
+/** What `hub.prepare` decided for an upgrade request, from the route hook to the ws handler. */
+const preparedFor = new WeakMap<FastifyRequest, Prepared>()
+
+const plugin: FastifyPluginAsync<ChannelsPluginOptions> = async (fastify, options) => {
+  const { path = '/ws', hub: given, ...hubOptions } = options
+  const hub = given ?? createHub({ ...hubOptions, logger: hubOptions.logger ?? fastify.log })
+  const owned = given === undefined
+  await hub.ready() // a cluster adapter connects before the app listens
+
+  if (!fastify.hasDecorator('websocketServer') && !fastify.hasPlugin('@fastify/websocket')) {
+    // No compression: the hub writes prebuilt frames straight to the socket.
+    await fastify.register(websocket, { options: { perMessageDeflate: false, maxPayload: hub.options.maxPayload } })
+  } else {
+    const theirs = fastify.websocketServer.options
+    if (theirs.perMessageDeflate || (theirs.maxPayload ?? 0) > hub.options.maxPayload) {
+      fastify.log.warn(
+        { maxPayload: theirs.maxPayload, perMessageDeflate: !!theirs.perMessageDeflate },
+        '@hornbeam/fastify: @fastify/websocket was registered with options the hub would not pick ' +
+          `(maxPayload above ${hub.options.maxPayload} or perMessageDeflate on); they apply to channel sockets too`,
+      )
+    }
+  }
+
+  fastify.decorate('channels', hub)
+  fastify.decorate('channel', hub.channel.bind(hub) as Hub['channel'])
+  fastify.decorate('presence', (topic: string) => hub.presence(topic))
+  fastify.decorateRequest('channels', { getter: () => hub })
+
+  /** Runs after the app's own hooks: version check, connection limit, the connect hook. */
+  async function prepareUpgrade(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    if (!request.ws) return
+    const result = await hub.prepare(request.raw, request)
+    if ('status' in result) return reply.code(result.status).type('text/plain; charset=utf-8').send(result.message)
+    preparedFor.set(request, result)
+    return
+  }
+
+  const accepted = new Set<Accepted>()
+  function acceptSocket(socket: WebSocket, request: FastifyRequest): void {
+    const prepared = preparedFor.get(request)
+    preparedFor.delete(request)
+    if (prepared === undefined) {
+      request.log.error('@hornbeam/fastify: upgrade reached the handler without its route hook')
+      return socket.close(1011, 'internal error')
+    }
+    // The hub closes its own sockets on shutdown (1012, leave hooks, untrack); keep
+    // @fastify/websocket's preClose, which closes its clients without a code, off them.
+    fastify.websocketServer.clients?.delete(socket)
+    const conn = hub.accept(socket, prepared)
+    if (conn.closed) return
+    accepted.add(conn)
+    socket.once('close', () => accepted.delete(conn))
+  }
+
+  for (const url of endpointPaths(path)) {
+    fastify.route({
+      method: 'GET',
+      url,
+      preHandler: prepareUpgrade,
+      wsHandler: acceptSocket,
+      handler: (_request, reply) =>
+        reply.code(426).header('upgrade', 'websocket').type('text/plain; charset=utf-8').send('this endpoint speaks WebSocket'),
+    })
+  }
+
+  // The browser bundle, resolved at request time: @hornbeam/client is an optional install.
+  const bundleUrl = `${endpointPaths(path)[1].slice(0, -'/websocket'.length)}/hornbeam.js`
+  let bundle: string | undefined
+  fastify.get(bundleUrl, (_request, reply) => {
+    try {
+      bundle ??= createRequire(import.meta.url).resolve('@hornbeam/client/browser')
+    } catch {
+      return reply.code(404).type('text/plain; charset=utf-8')
+        .send('@hornbeam/client is not installed: `npm install @hornbeam/client` to serve the browser bundle')
+    }
+    return reply.type('application/javascript; charset=utf-8').send(createReadStream(bundle))
+  })
+
+  // @fastify/websocket ends a refused upgrade's socket only if its own onRequest hook ran. An auth
+  // hook registered before it replies first, and the socket (no HTTP parser left) stays open
+  // forever, holding fastify.close() up. End it after the response here.
+  fastify.addHook('onResponse', (request, _reply, done) => {
+    const { upgrade, connection } = request.raw.headers
+    if (request.ws !== true && upgrade !== undefined && /\bupgrade\b/i.test(connection ?? '')) request.raw.socket?.destroy()
+    done()
+  })
+
+  // preClose, not onClose: server.close() waits for upgraded sockets, and onClose hooks run after
+  // it. Closing here gives clients 1012 and runs leave hooks and untracks presence first.
+  fastify.addHook('preClose', async () => {
+    if (owned) return hub.close()
+    await Promise.all([...accepted].map((conn) => conn.close(1012, 'server shutting down', 'shutdown')))
+  })
+}
+
+/** The Fastify plugin: `await fastify.register(channels, { path: '/ws' })`. */
+export const channels = fp(plugin, { name: '@hornbeam/fastify', fastify: '5.x' })
+export default channels
+
+export type { ConnectHook, ConnectInfo, OriginCheck, Hub, HubOptions, Prepared, TopicPresence } from '@hornbeam/channels'
+export type {
+  ChannelDefinition, HubStats, IdHook, JoinHandler, EventHandler, LeaveHandler, Payload, PresenceList, Socket, Assigns,
+} from '@hornbeam/channels'
