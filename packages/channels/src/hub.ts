@@ -119,6 +119,8 @@ export class Hub {
     this.sweeper = setInterval(() => this.sweepIdle(), sweepEvery)
     this.sweeper.unref()
     this.started = this.start()
+    // ready() still rejects for whoever awaits it; nobody awaiting must not crash the process.
+    this.started.catch((err) => this.logger.error({ err }, 'pub/sub adapter failed to start'))
   }
 
   private async start(): Promise<void> {
@@ -346,7 +348,8 @@ export class Hub {
       }
       this.uncorkAll()
       clearInterval(this.sweeper)
-      await this.started.catch(() => {})
+      // An adapter whose start never settled is closed all the same (close() must not hang).
+      await Promise.race([this.started.catch(() => {}), new Promise((resolve) => setTimeout(resolve, 1000).unref())])
       this.presenceTracker.stop()
       await this.adapter.close()
       this.wss.close()

@@ -1,0 +1,19 @@
+// The seed's chat on Fastify: `npm start` at the repository root, then open http://127.0.0.1:3000
+import Fastify from 'fastify'
+import channels from '@hornbeam/fastify'
+import { adapterFromEnv, chatPage, defineChat, listenAddress } from '@hornbeam/example-chat-shared'
+
+const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'info' } })
+
+// One line: channels on /ws (and /ws/websocket), the client bundle on /ws/hornbeam.js.
+await app.register(channels, { path: '/ws', adapter: await adapterFromEnv() })
+
+defineChat(app.channels, (line) => app.log.info(line))
+
+app.get('/', (_request, reply) => reply.type('text/html; charset=utf-8').send(chatPage))
+
+const { port, host } = listenAddress()
+const address = await app.listen({ port, host })
+console.log(`chat listening on ${address}`)
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void app.close())

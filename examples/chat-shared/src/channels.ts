@@ -1,0 +1,76 @@
+/**
+ * The seed's chat (channels-chat-example.md, app.py) in TypeScript. Both chat examples mount it:
+ * `defineChat(app.channels)` on Fastify, `defineChat(mw.hub)` on Express.
+ */
+import { readFileSync } from 'node:fs'
+import type { Hub } from '@hornbeam/channels'
+
+interface ChatAssigns {
+  room_id?: string
+  username?: string
+}
+
+export function defineChat(hub: Hub, log: (line: string) => void = console.log) {
+  // Create the channel for chat rooms
+  const room = hub.channel<ChatAssigns>('room:*')
+
+  room.onJoin((topic, topicParams, params, socket) => {
+    const roomId = topicParams.room_id ?? 'unknown'
+    const username = typeof params.username === 'string' ? params.username.trim() : 'anonymous'
+
+    // Require username
+    if (!username || username === 'anonymous') return ['error', { reason: 'username required' }]
+
+    // Store user info in socket assigns
+    const joined = socket.assign('room_id', roomId).assign('username', username)
+
+    // Track presence
+    hub.presence(topic).track(joined, `user:${username}`, { username, joined_at: new Date().toISOString() })
+
+    return ['ok', { room_id: roomId, message: `Welcome to ${roomId}!` }, joined]
+  })
+
+  room.onLeave((topic, socket) => {
+    log(`User ${socket.assigns.username ?? 'unknown'} left ${topic}`)
+  })
+
+  room.on('new_msg', (payload, socket) => {
+    const body = typeof payload.body === 'string' ? payload.body : ''
+    const username = socket.assigns.username ?? 'anonymous'
+    if (!body) return ['reply', { status: 'error', reason: 'empty message' }, socket]
+
+    // Broadcast to all users except sender
+    hub.broadcastFrom(socket, 'new_msg', { username, body })
+    return ['reply', { status: 'ok' }, socket]
+  })
+
+  room.on('typing', (payload, socket) => {
+    // Broadcast typing status to others
+    hub.broadcastFrom(socket, 'typing', { username: socket.assigns.username ?? 'anonymous', typing: payload.typing === true })
+    return ['noreply', socket]
+  })
+
+  room.on('get_history', (_payload, socket) => {
+    // In a real app, fetch from database
+    const history = [{ username: 'system', body: 'Welcome to the chat!' }]
+    return ['reply', { messages: history }, socket]
+  })
+
+  return room
+}
+
+/** The chat page (index.html), which loads the client bundle the server serves at /ws/hornbeam.js. */
+export const chatPage: string = readFileSync(new URL('../public/index.html', import.meta.url), 'utf8')
+
+/** Where the examples listen: PORT (default 3000) and HOST (default 127.0.0.1). */
+export function listenAddress(): { port: number; host: string } {
+  return { port: Number(process.env.PORT ?? 3000), host: process.env.HOST ?? '127.0.0.1' }
+}
+
+/** The Redis adapter when REDIS_URL is set, else undefined (the in-memory default). */
+export async function adapterFromEnv() {
+  const url = process.env.REDIS_URL
+  if (!url) return undefined
+  const { redisAdapter } = await import('@hornbeam/redis')
+  return redisAdapter({ url })
+}

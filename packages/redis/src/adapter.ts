@@ -1,0 +1,303 @@
+import type { ClusterMessage, DeliverFn, Logger, PubSubAdapter } from '@hornbeam/channels'
+import type { Redis } from 'ioredis'
+import { connect, openConnections, quit, type Connections } from './connections.js'
+import { watchHealth } from './health.js'
+import { redact, resolveOptions, type RedisAdapterOptions, type ResolvedOptions } from './options.js'
+import type { RedisAdapterStats } from './stats.js'
+import { SubscriptionSet } from './subscriptions.js'
+import { ThrottledWarning } from './throttle.js'
+
+/**
+ * Hubs on several nodes as one cluster over Redis pub/sub: one publisher connection, one
+ * subscriber connection per node. Every hub channel `c` is the Redis channel `keyPrefix + c`
+ * (`hornbeam:topic:room:lobby`, `hornbeam:control`, `hornbeam:node:<id>`); a node subscribes to
+ * a topic's channel only while it has subscribers on that topic (the hub asks), so Redis sends
+ * each broadcast only to the nodes that serve the topic.
+ *
+ * Delivery is at most once: what is published while a connection is down is dropped (counted and
+ * logged), and what Redis publishes while this node's subscriber is down is lost. After an outage
+ * the adapter resubscribes the live channels and calls its `onReconnect` listeners, and the hub
+ * asks its presence peers for their full state.
+ */
+export class RedisAdapter implements PubSubAdapter {
+  readonly options: ResolvedOptions
+  private readonly logger: Logger
+  private readonly prefix: string
+  private nodeId: string | undefined
+  private deliver: DeliverFn | undefined
+  private conns: Connections | undefined
+  private readonly subs: SubscriptionSet
+  private readonly reconnectListeners: Array<() => void> = []
+  /** start() resolved: from now on a lost connection is an outage. */
+  private up = false
+  /** A connection was lost after start and the listeners have not been told of its return yet. */
+  private outage = false
+  /** Subscriber connection ready and its subscriptions acknowledged. */
+  private subscribed = false
+  /** Bumped on every subscriber connection change, to ignore syncs of a gone connection. */
+  private subEpoch = 0
+  private closed = false
+  private closing: Promise<void> | undefined
+  private startWaiter: { resolve: () => void; reject: (err: Error) => void; timer?: NodeJS.Timeout } | undefined
+  private readonly counts = { published: 0, received: 0, ownEchoes: 0, decodeErrors: 0, reconnects: 0 }
+  private pendingPublishes = 0
+  private readonly drops: ThrottledWarning
+  private readonly badMessages: ThrottledWarning
+  private readonly connErrors: { pub: ThrottledWarning; sub: ThrottledWarning }
+  private readonly listeners: Array<[Redis, string, (...args: any[]) => void]> = []
+  private readonly unwatch: Array<() => void> = []
+
+  constructor(options: RedisAdapterOptions = {}) {
+    this.options = resolveOptions(options)
+    this.logger = this.options.logger
+    this.prefix = this.options.keyPrefix
+    this.subs = new SubscriptionSet(() => this.conns?.sub, this.logger)
+    this.drops = new ThrottledWarning(this.logger, 'redis adapter: dropping cluster messages (at-most-once while Redis is unreachable)')
+    this.badMessages = new ThrottledWarning(this.logger, 'redis adapter: ignoring a message that is not a JSON object')
+    this.connErrors = {
+      pub: new ThrottledWarning(this.logger, 'redis adapter: publisher connection error'),
+      sub: new ThrottledWarning(this.logger, 'redis adapter: subscriber connection error'),
+    }
+  }
+
+  // -- lifecycle
+
+  /** Connects both connections; resolves once both are ready and the node's channels are subscribed. */
+  start(nodeId: string, deliver: DeliverFn): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('redis adapter: closed'))
+    if (this.nodeId !== undefined) return Promise.reject(new Error('redis adapter: already started (one adapter per hub)'))
+    this.nodeId = nodeId
+    this.deliver = deliver
+    // The hub subscribes to these right after start(); doing it first means that by the time
+    // hub.ready() resolves, presence peers' answers to this node already have somewhere to land.
+    this.subs.add(this.prefix + 'control')
+    this.subs.add(this.prefix + `node:${nodeId}`)
+    const conns = (this.conns = openConnections(this.options, nodeId))
+    const started = new Promise<void>((resolve, reject) => (this.startWaiter = { resolve, reject }))
+    if (this.options.startTimeoutMs > 0) {
+      this.startWaiter!.timer = setTimeout(() => this.startTimedOut(), this.options.startTimeoutMs)
+    }
+    this.listen(conns.pub, 'error', (err: Error) => this.connErrors.pub.hit({ err: err.message }))
+    this.listen(conns.sub, 'error', (err: Error) => this.connErrors.sub.hit({ err: err.message }))
+    this.listen(conns.pub, 'ready', () => this.checkUp())
+    this.listen(conns.pub, 'close', () => this.lost('publisher'))
+    this.listen(conns.sub, 'ready', () => this.subscriberReady())
+    this.listen(conns.sub, 'close', () => this.subscriberLost())
+    this.listen(conns.sub, 'message', (channel: string, data: string) => this.receive(channel, data))
+    const every = this.options.pingIntervalMs
+    this.unwatch.push(watchHealth(conns.sub, every, (conn) => this.unresponsive(conn, 'subscriber')))
+    // A client the caller passed is theirs: never dropped by the adapter.
+    if (conns.pub !== this.options.client) this.unwatch.push(watchHealth(conns.pub, every, (conn) => this.unresponsive(conn, 'publisher')))
+    connect(conns.pub)
+    connect(conns.sub)
+    if (conns.pub.status === 'ready') this.checkUp()
+    return started
+  }
+
+  private listen(conn: Redis, event: string, fn: (...args: any[]) => void): void {
+    conn.on(event, fn)
+    this.listeners.push([conn, event, fn])
+  }
+
+  private unresponsive(conn: Redis, which: 'publisher' | 'subscriber'): void {
+    if (this.closed) return
+    this.logger.warn({ connection: which, pingIntervalMs: this.options.pingIntervalMs }, 'redis adapter: no answer to PING; reconnecting')
+    // Destroy rather than end: a polite FIN would wait for an answer that is not coming. The
+    // socket's close is a lost connection as any other, and ioredis reconnects with backoff.
+    if (conn.stream !== undefined && !conn.stream.destroyed) conn.stream.destroy()
+    else conn.disconnect(true)
+  }
+
+  private startTimedOut(): void {
+    const waiter = this.startWaiter
+    if (waiter === undefined) return
+    this.startWaiter = undefined
+    const where = this.options.url !== undefined ? redact(this.options.url) : 'the given client'
+    const err = new Error(`redis adapter: Redis at ${where} not ready within ${this.options.startTimeoutMs} ms`)
+    this.logger.error({ err }, 'redis adapter: giving up connecting')
+    waiter.reject(err)
+    void this.close()
+  }
+
+  private subscriberReady(): void {
+    const epoch = ++this.subEpoch
+    void this.subs.sync().then((ok) => {
+      if (epoch !== this.subEpoch || this.closed) return
+      if (!ok) {
+        // A command failed on a live connection (logged): try once more shortly.
+        if (this.conns?.sub.status === 'ready') setTimeout(() => epoch === this.subEpoch && this.subscriberReady(), 500).unref()
+        return
+      }
+      this.subscribed = true
+      this.checkUp()
+    })
+  }
+
+  private subscriberLost(): void {
+    this.subEpoch++
+    this.subscribed = false
+    this.subs.reset()
+    this.lost('subscriber')
+  }
+
+  private lost(which: 'publisher' | 'subscriber'): void {
+    if (this.closed || !this.up) return
+    if (!this.outage) {
+      this.outage = true
+      this.drops.reset()
+      this.logger.warn(
+        { connection: which },
+        'redis adapter: lost Redis; reconnecting. Local delivery goes on; cluster messages are dropped until then',
+      )
+    }
+  }
+
+  /** Both connections usable: finish start(), or end an outage and tell the listeners. */
+  private checkUp(): void {
+    const conns = this.conns
+    if (this.closed || conns === undefined || !this.subscribed || conns.pub.status !== 'ready') return
+    if (!this.up) {
+      this.up = true
+      const waiter = this.startWaiter
+      this.startWaiter = undefined
+      if (waiter?.timer) clearTimeout(waiter.timer)
+      this.resetConnectionWarnings()
+      waiter?.resolve()
+      return
+    }
+    if (!this.outage) return
+    this.outage = false
+    this.counts.reconnects++
+    this.logger.warn({ droppedDuringOutage: this.drops.reset(), droppedTotal: this.drops.total }, 'redis adapter: reconnected to Redis; resyncing')
+    this.resetConnectionWarnings()
+    for (const listener of this.reconnectListeners) {
+      try {
+        listener()
+      } catch (err) {
+        this.logger.error({ err }, 'redis adapter: reconnect listener failed')
+      }
+    }
+  }
+
+  private resetConnectionWarnings(): void {
+    this.connErrors.pub.reset()
+    this.connErrors.sub.reset()
+  }
+
+  onReconnect(listener: () => void): void {
+    this.reconnectListeners.push(listener)
+  }
+
+  /** Quits both connections (a `client` you passed stays open unless `quitClient`). */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true
+      this.deliver = undefined
+      for (const stop of this.unwatch) stop()
+      this.reconnectListeners.length = 0
+      const waiter = this.startWaiter
+      this.startWaiter = undefined
+      if (waiter !== undefined) {
+        if (waiter.timer) clearTimeout(waiter.timer)
+        waiter.reject(new Error('redis adapter: closed before Redis was ready'))
+      }
+      const conns = this.conns
+      if (conns === undefined) return
+      // Let commands written this turn (the hub's last presence delta and goodbye) go first.
+      await new Promise((resolve) => setImmediate(resolve))
+      await Promise.all([quit(conns.sub), conns.ownsPub ? quit(conns.pub) : undefined])
+      for (const [conn, event, fn] of this.listeners) conn.off(event, fn)
+      this.listeners.length = 0
+    })()
+    return this.closing
+  }
+
+  // -- pub/sub
+
+  publish(channel: string, message: ClusterMessage): void {
+    const pub = this.conns?.pub
+    if (this.closed) return
+    if (pub === undefined || pub.status !== 'ready') return this.drop(channel, 'not connected')
+    if (this.pendingPublishes >= this.options.maxPendingPublishes) return this.drop(channel, 'too many unacknowledged publishes')
+    let data: string
+    try {
+      data = JSON.stringify(message)
+    } catch (err) {
+      this.logger.error({ err, channel }, 'redis adapter: cannot encode a cluster message')
+      return this.drop(channel, 'not serializable')
+    }
+    this.pendingPublishes++
+    this.counts.published++
+    pub.publish(this.prefix + channel, data, this.published)
+  }
+
+  /** One callback for every PUBLISH: no closure per message. */
+  private readonly published = (err?: Error | null): void => {
+    this.pendingPublishes--
+    if (err) this.drop(undefined, 'publish failed', err)
+  }
+
+  private drop(channel: string | undefined, reason: string, err?: Error): void {
+    this.drops.hit({ reason, channel, err: err?.message })
+  }
+
+  subscribe(channel: string): void {
+    if (!this.closed) this.subs.add(this.prefix + channel)
+  }
+
+  unsubscribe(channel: string): void {
+    if (!this.closed) this.subs.delete(this.prefix + channel)
+  }
+
+  private receive(redisChannel: string, data: string): void {
+    const deliver = this.deliver
+    if (deliver === undefined || !redisChannel.startsWith(this.prefix)) return
+    let message: unknown
+    try {
+      message = JSON.parse(data)
+    } catch {
+      message = undefined
+    }
+    if (message === null || typeof message !== 'object' || Array.isArray(message)) {
+      this.counts.decodeErrors++
+      return this.badMessages.hit({ channel: redisChannel, bytes: data.length })
+    }
+    if ((message as ClusterMessage).n === this.nodeId) {
+      this.counts.ownEchoes++
+      return
+    }
+    this.counts.received++
+    try {
+      deliver(redisChannel.slice(this.prefix.length), message as ClusterMessage)
+    } catch (err) {
+      this.logger.error({ err, channel: redisChannel }, 'redis adapter: delivering a cluster message failed')
+    }
+  }
+
+  // -- introspection
+
+  /** The hub channels this node is subscribed to (wants to be, while disconnected). */
+  subscriptions(): string[] {
+    return this.subs.channels().map((c) => c.slice(this.prefix.length))
+  }
+
+  /** The Redis channel name for a hub channel: `redisChannel('topic:room:1')` → 'hornbeam:topic:room:1'. */
+  redisChannel(channel: string): string {
+    return this.prefix + channel
+  }
+
+  stats(): RedisAdapterStats {
+    return {
+      connected: this.up && !this.outage && !this.closed,
+      ...this.counts,
+      dropped: this.drops.total,
+      pendingPublishes: this.pendingPublishes,
+      subscriptions: this.subs.size,
+    }
+  }
+}
+
+/** The Redis adapter: `createHub({ adapter: redisAdapter({ url: process.env.REDIS_URL }) })`. */
+export function redisAdapter(options: RedisAdapterOptions = {}): RedisAdapter {
+  return new RedisAdapter(options)
+}

@@ -1,0 +1,72 @@
+import { Redis, type RedisOptions } from 'ioredis'
+import { backoff, type ResolvedOptions } from './options.js'
+
+/**
+ * What the adapter needs from both of its connections, whatever the caller configured: no
+ * offline queue (a message that cannot be sent now is dropped and counted, never queued without
+ * bound), no retries of commands in flight when a connection dies (at most once), and no
+ * automatic resubscription: the adapter resubscribes exactly the live channels itself.
+ */
+const enforced: RedisOptions = {
+  lazyConnect: true,
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 0,
+  autoResubscribe: false,
+  autoResendUnfulfilledCommands: false,
+}
+
+export interface Connections {
+  /** Publishes (the caller's client, if one was given). */
+  pub: Redis
+  /** Subscribes; always the adapter's own. */
+  sub: Redis
+  /** Whether `pub` is the adapter's to quit. */
+  ownsPub: boolean
+}
+
+export function openConnections(options: ResolvedOptions, nodeId: string): Connections {
+  const retryStrategy = backoff(options.minRetryDelayMs, options.maxRetryDelayMs)
+  const name = (role: string) => `${options.keyPrefix}${role}:${nodeId}`.replace(/[^\x21-\x7e]/g, '_')
+  if (options.client !== undefined) {
+    const client = options.client
+    const sub = client.duplicate({ retryStrategy, ...enforced, connectionName: name('sub') })
+    return { pub: client, sub, ownsPub: options.quitClient }
+  }
+  const url = options.url!
+  const base: RedisOptions = { retryStrategy, ...options.redisOptions, ...enforced }
+  return {
+    pub: new Redis(url, { ...base, connectionName: name('pub') }),
+    sub: new Redis(url, { ...base, connectionName: name('sub') }),
+    ownsPub: true,
+  }
+}
+
+/** Starts connecting a connection that is not yet doing so (lazy or freshly made). */
+export function connect(conn: Redis): void {
+  // Failures surface as 'error' events and retries (handled by the adapter); the promise is redundant.
+  if (conn.status === 'wait') conn.connect().catch(() => {})
+}
+
+/**
+ * Quits politely if connected (waiting at most `graceMs` for Redis), else disconnects; resolves
+ * once the connection has ended, so nothing of it outlives `close()`.
+ */
+export async function quit(conn: Redis, graceMs = 1000): Promise<void> {
+  if (conn.status === 'end') return
+  let timer: NodeJS.Timeout | undefined
+  const ended = new Promise<void>((resolve) => conn.once('end', () => resolve()))
+  const timeout = (ms: number) => new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))
+  if (conn.status === 'ready') conn.quit().catch(() => {})
+  else {
+    const socketless = conn.status === 'reconnecting' || conn.status === 'close'
+    conn.disconnect() // also cancels a pending reconnect
+    // Between attempts there is no socket, so no 'end' will come: nothing is left to wait for.
+    if (socketless) return
+  }
+  await Promise.race([ended, timeout(graceMs)])
+  clearTimeout(timer)
+  if ((conn.status as string) === 'end') return
+  conn.disconnect()
+  await Promise.race([ended, timeout(100)])
+  clearTimeout(timer)
+}

@@ -1,0 +1,21 @@
+/** What `adapter.stats()` reports. */
+export interface RedisAdapterStats {
+  /** Both connections are up and the subscriptions are in place. */
+  connected: boolean
+  /** Messages handed to Redis. */
+  published: number
+  /** Messages from other nodes handed to the hub. */
+  received: number
+  /** Messages not published: Redis unreachable, too many unacknowledged, or a failed PUBLISH. */
+  dropped: number
+  /** This node's own messages, echoed back by Redis and discarded. */
+  ownEchoes: number
+  /** Received messages that were not a JSON object. */
+  decodeErrors: number
+  /** PUBLISH commands awaiting Redis's reply. */
+  pendingPublishes: number
+  /** Redis channels the node wants to be subscribed to. */
+  subscriptions: number
+  /** Times the adapter came back after losing Redis. */
+  reconnects: number
+}

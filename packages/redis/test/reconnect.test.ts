@@ -1,0 +1,116 @@
+// The adapter through a Redis outage (a private redis-server, stopped and started on its port):
+// publishing while disconnected drops and counts without queueing, subscriptions changed during
+// the outage come back exactly as wanted, onReconnect listeners run once per outage. And a hub
+// on the adapter: ready() once connected, close() quits both connections.
+import t from 'tap'
+import type { ClusterMessage } from '@hornbeam/channels'
+import { createHub } from '@hornbeam/channels'
+import { redisAdapter } from '@hornbeam/redis'
+import { eventually, sleep } from '../../../test/helpers/wire.js'
+import { inspector, numsub, REDIS_URL, RedisServer, uniqueId } from './fixtures/cluster.js'
+
+function recordingLogger() {
+  const lines: Array<{ level: string; msg?: string; obj: any }> = []
+  const at = (level: string) => (obj: unknown, msg?: string) => void lines.push({ level, msg, obj })
+  return { lines, logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } }
+}
+
+t.test('an outage: drop and count, resubscribe exactly, tell the listeners once', async (t) => {
+  const server = await RedisServer.start(t)
+  const logs = recordingLogger()
+  const a = redisAdapter({ url: server.url, logger: logs.logger, maxRetryDelayMs: 200 })
+  const b = redisAdapter({ url: server.url, logger: recordingLogger().logger, maxRetryDelayMs: 200 })
+  t.teardown(() => Promise.all([a.close(), b.close()]))
+  const got: Array<[string, ClusterMessage]> = []
+  await a.start('a', () => {})
+  await b.start('b', (channel, message) => void got.push([channel, message]))
+  let reconnectsA = 0
+  let reconnectsB = 0
+  a.onReconnect(() => reconnectsA++)
+  b.onReconnect(() => reconnectsB++)
+  b.subscribe('topic:kept')
+  b.subscribe('topic:dropped-in-outage')
+
+  await server.stop()
+  await eventually(() => !a.stats().connected && !b.stats().connected, 2000, 'both saw the outage')
+  let threw = 0
+  for (let i = 0; i < 5000; i++) {
+    try {
+      a.publish('topic:kept', { k: 'b', n: 'a', i })
+    } catch {
+      threw++
+    }
+  }
+  t.equal(threw, 0, 'publishing while disconnected does not throw')
+  const during = a.stats()
+  t.equal(during.dropped, 5000, 'every publish during the outage was dropped and counted')
+  t.equal(during.pendingPublishes, 0, 'nothing queued')
+  const dropWarnings = logs.lines.filter((l) => l.level === 'warn' && /dropping cluster messages/.test(l.msg ?? ''))
+  t.equal(dropWarnings.length, 1, 'one warning for the burst, not 5000')
+  t.ok(logs.lines.some((l) => l.level === 'warn' && /lost Redis/.test(l.msg ?? '')), 'the outage was logged')
+  b.unsubscribe('topic:dropped-in-outage')
+  b.subscribe('topic:added-in-outage')
+  await sleep(300) // a few refused reconnects: logged, never thrown
+
+  await server.start()
+  await eventually(() => a.stats().connected && b.stats().connected, 3000, 'both reconnected')
+  t.equal(reconnectsA, 1, 'a\'s listener ran once')
+  t.equal(reconnectsB, 1, 'b\'s listener ran once')
+  const redis = inspector(t, server.url)
+  const channels = ((await redis.call('PUBSUB', 'CHANNELS', '*')) as string[]).sort()
+  t.same(
+    channels,
+    ['hornbeam:control', 'hornbeam:node:a', 'hornbeam:node:b', 'hornbeam:topic:added-in-outage', 'hornbeam:topic:kept'],
+    'exactly the live channels: the one dropped during the outage is gone, the one added is there',
+  )
+  t.equal(await numsub(redis, 'hornbeam:control'), 2)
+  a.publish('topic:kept', { k: 'b', n: 'a', after: true })
+  await eventually(() => got.some(([, m]) => m.after === true), 2000, 'delivery after the outage')
+  t.equal(got.filter(([, m]) => typeof m.i === 'number').length, 0, 'nothing from the outage was replayed (at most once)')
+  t.ok(logs.lines.some((l) => /reconnected to Redis/.test(l.msg ?? '') && l.obj.droppedTotal === 5000), 'the recovery was logged with the drop count')
+  t.equal(logs.lines.filter((l) => l.level === 'error').length, 0, 'no errors: connection trouble is a warning')
+})
+
+t.test('a frozen Redis (half-open connections): the PING check drops them, then they heal', async (t) => {
+  const server = await RedisServer.start(t)
+  const logs = recordingLogger()
+  const adapter = redisAdapter({ url: server.url, logger: logs.logger, pingIntervalMs: 100, maxRetryDelayMs: 100 })
+  t.teardown(() => adapter.close())
+  const got: ClusterMessage[] = []
+  await adapter.start('frozen', (_channel, message) => void got.push(message))
+  let reconnects = 0
+  adapter.onReconnect(() => reconnects++)
+  adapter.subscribe('topic:x')
+  const redis = inspector(t, server.url)
+  await eventually(async () => (await numsub(redis, 'hornbeam:topic:x')) === 1, 2000, 'subscribed')
+
+  server.freeze()
+  const frozenAt = Date.now()
+  await eventually(() => !adapter.stats().connected, 2000, 'the silent connection noticed')
+  t.comment(`noticed ${Date.now() - frozenAt} ms after SIGSTOP (no error, no close from the socket)`)
+  t.ok(logs.lines.some((l) => l.level === 'warn' && /no answer to PING/.test(l.msg ?? '')), 'logged')
+  adapter.publish('topic:x', { k: 'b', n: 'frozen' })
+  t.equal(adapter.stats().pendingPublishes, 0, 'nothing piles up while frozen')
+
+  server.thaw()
+  await eventually(() => adapter.stats().connected && reconnects === 1, 5000, 'healed')
+  await eventually(async () => (await numsub(redis, 'hornbeam:topic:x')) === 1, 2000, 'subscribed again')
+  await redis.publish('hornbeam:topic:x', JSON.stringify({ k: 'b', n: 'elsewhere', p: 'back' }))
+  await eventually(() => got.some((m) => m.p === 'back'), 2000, 'delivery resumed')
+  t.equal(logs.lines.filter((l) => l.level === 'error').length, 0, 'no errors')
+})
+
+t.test('a hub on the adapter: ready() once connected, close() quits both connections', async (t) => {
+  const prefix = `hbtest:${uniqueId()}:`
+  const adapter = redisAdapter({ url: REDIS_URL, keyPrefix: prefix, logger: recordingLogger().logger })
+  const hub = createHub({ adapter, logger: recordingLogger().logger })
+  await hub.ready()
+  t.ok(adapter.stats().connected)
+  const redis = inspector(t)
+  const ours = async () => String(await redis.call('CLIENT', 'LIST')).split('\n').filter((line) => line.includes(`name=${prefix}`))
+  t.equal((await ours()).length, 2, 'a publisher and a subscriber connection, named after the node')
+  t.equal(await numsub(redis, `${prefix}node:${hub.nodeId}`), 1)
+  await hub.close()
+  await eventually(async () => (await ours()).length === 0, 2000, 'both connections gone')
+  t.pass('no connection left behind')
+})

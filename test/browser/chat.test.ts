@@ -1,0 +1,92 @@
+// The seed's chat in headless Chromium (Debian's /usr/bin/chromium driven by playwright-core),
+// against each chat example started as its README says.
+import t from 'tap'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { root, startExample } from '../helpers/examples.js'
+
+const CHROMIUM = '/usr/bin/chromium'
+const outputDir = join(root, 'test-output', 'browser')
+
+async function launch(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+  })
+}
+
+async function enterRoom(page: Page, url: string, username: string) {
+  await page.goto(url)
+  await page.fill('#username', username)
+  await page.fill('#room', 'lobby')
+  await page.click('#join-button')
+}
+
+const users = (page: Page) => page.locator('#users .user').allTextContents()
+const messages = (page: Page) => page.locator('#messages .message').allTextContents()
+
+for (const name of ['chat-fastify', 'chat-express']) {
+  t.test(`${name} in Chromium: two users chat`, async (t) => {
+    const ex = await startExample(name)
+    t.teardown(ex.stop)
+    const browser = await launch()
+    t.teardown(() => browser.close())
+    const errors: string[] = []
+    const context = await browser.newContext()
+    const alice = await context.newPage()
+    const bob = await context.newPage()
+    for (const p of [alice, bob]) p.on('pageerror', (e) => errors.push(e.message))
+
+    await enterRoom(alice, ex.url, 'alice')
+    await alice.waitForSelector('#chat-area', { state: 'visible' })
+    await enterRoom(bob, ex.url, 'bob')
+    await bob.waitForSelector('#chat-area', { state: 'visible' })
+
+    // Each sees the other in the online list.
+    await alice.waitForFunction(() => document.querySelectorAll('#users .user').length === 2)
+    await bob.waitForFunction(() => document.querySelectorAll('#users .user').length === 2)
+    t.same((await users(alice)).sort(), ['alice', 'bob'], 'alice sees both')
+    t.same((await users(bob)).sort(), ['alice', 'bob'], 'bob sees both')
+
+    // Messages both ways, once on each side.
+    await alice.fill('#message-input', 'hello bob')
+    await alice.press('#message-input', 'Enter')
+    await bob.waitForFunction(() => [...document.querySelectorAll('#messages .message')].some((m) => m.textContent === 'alice: hello bob'))
+    await bob.fill('#message-input', 'hi alice')
+    await bob.press('#message-input', 'Enter')
+    await alice.waitForFunction(() => [...document.querySelectorAll('#messages .message')].some((m) => m.textContent === 'bob: hi alice'))
+    for (const [who, page] of [['alice', alice], ['bob', bob]] as const) {
+      const list = await messages(page)
+      t.equal(list.filter((m) => m === 'alice: hello bob').length, 1, `${who}: alice's message once`)
+      t.equal(list.filter((m) => m === 'bob: hi alice').length, 1, `${who}: bob's message once`)
+    }
+
+    // The typing indicator appears and clears.
+    await alice.type('#message-input', 'typ')
+    await bob.waitForFunction(() => document.getElementById('typing-indicator')!.textContent === 'alice is typing...')
+    t.pass('bob sees alice typing')
+    await bob.waitForFunction(() => document.getElementById('typing-indicator')!.textContent === '', null, { timeout: 5000 })
+    t.pass('the indicator clears when alice stops')
+
+    mkdirSync(outputDir, { recursive: true })
+    const shot = join(outputDir, `${name}-two-users.png`)
+    await alice.screenshot({ path: shot, fullPage: true })
+    t.pass(`screenshot: ${shot}`)
+
+    // Closing one page removes that user from the other's list.
+    await bob.close()
+    await alice.waitForFunction(() => document.querySelectorAll('#users .user').length === 1, null, { timeout: 10_000 })
+    t.same(await users(alice), ['alice'], 'bob left alice’s list')
+    await alice.waitForFunction(() => [...document.querySelectorAll('#messages .message')].some((m) => m.textContent === 'bob left'))
+    t.pass('alice saw "bob left"')
+
+    // A page joining without a username shows the server's refusal.
+    const anon = await context.newPage()
+    await enterRoom(anon, ex.url, '')
+    await anon.waitForFunction(() => document.getElementById('error')!.textContent !== '')
+    t.equal(await anon.textContent('#error'), 'Failed to join: username required')
+    t.same(errors, [], 'no page errors')
+  })
+}
