@@ -5,7 +5,7 @@ import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import WebSocket from 'ws'
-import channels, { type ChannelsPluginOptions } from '../dist/index.js'
+import channels, { type ChannelsPluginOptions } from '@hornbeam/fastify'
 import { RawClient, eventually, sleep, quietLogger } from '../../../test/helpers/wire.js'
 import { defineChat } from '../../../test/fixtures/chat.js'
 // @ts-expect-error the phoenix package ships no types
@@ -366,7 +366,7 @@ t.test('GET <path>/hornbeam.js serves the browser bundle, or a clear 404 without
 })
 
 t.test('without @hornbeam/client installed, hornbeam.js is a 404 that says so', opts, async (t) => {
-  const { channels: isolated } = await t.mockImport<typeof import('../dist/index.js')>('../dist/index.js', {
+  const { channels: isolated } = await t.mockImport<typeof import('@hornbeam/fastify')>('@hornbeam/fastify', {
     'node:module': {
       createRequire: () => ({
         resolve: (id: string) => {
