@@ -2,7 +2,7 @@ import type { ChannelDefinition, LeaveReason, Payload } from './channel.js'
 import type { Connection } from './connection.js'
 import type { Ref } from './dialect.js'
 import { settle } from './logger.js'
-import { Mailbox } from './mailbox.js'
+import { Mailbox, type MailboxOwner } from './mailbox.js'
 import { normalizeEvent, normalizeJoin, reasonPayload } from './results.js'
 import type { TopicParams } from './router.js'
 import { Socket, type SocketHost } from './socket.js'
@@ -17,15 +17,15 @@ import { Socket, type SocketHost } from './socket.js'
  * topic at once (no broadcast reaches it after); the teardown (leave hook, presence untrack)
  * runs in the mailbox after whatever handler is in flight.
  */
-export class ChannelInstance implements SocketHost {
+export class ChannelInstance implements SocketHost, MailboxOwner {
   status: 'joining' | 'joined' | 'closed' = 'joining'
   /** Set once the channel is on its way out; no handler starts after it. */
   closing = false
   subscribed = false
-  readonly mailbox: Mailbox
-  /** Resolves once the teardown has run: a rejoin of the same topic waits for it. */
-  readonly terminated: Promise<void>
-  private resolveTerminated!: () => void
+  readonly mailbox: Mailbox = new Mailbox(this)
+  // Made only when someone waits for the teardown (a rejoin, a shutdown): most channels never are.
+  private terminatedPromise: Promise<void> | undefined
+  private resolveTerminated: (() => void) | undefined
 
   constructor(
     readonly conn: Connection,
@@ -34,8 +34,16 @@ export class ChannelInstance implements SocketHost {
     readonly definition: ChannelDefinition<any>,
     readonly topicParams: TopicParams,
   ) {
-    this.mailbox = new Mailbox((err) => conn.hub.logger.error({ err, topic }, 'channel task failed'))
-    this.terminated = new Promise((resolve) => (this.resolveTerminated = resolve))
+  }
+
+  /** Resolves once the teardown has run: a rejoin of the same topic waits for it. */
+  get terminated(): Promise<void> {
+    if (this.status === 'closed') return Promise.resolve()
+    return (this.terminatedPromise ??= new Promise((resolve) => (this.resolveTerminated = resolve)))
+  }
+
+  taskFailed(err: unknown): void {
+    this.conn.hub.logger.error({ err, topic: this.topic }, 'channel task failed')
   }
 
   // -- SocketHost
@@ -203,7 +211,7 @@ export class ChannelInstance implements SocketHost {
     const finish = () => {
       this.status = 'closed'
       this.conn.hub.presenceTracker.untrackChannel(this.conn.id, this.topic)
-      this.resolveTerminated()
+      this.resolveTerminated?.()
     }
     const hook = this.definition.leaveHandler
     if (!wasJoined || !hook) return finish()

@@ -5,7 +5,21 @@ import type { LeaveReason } from './channel.js'
 import type { Hub } from './hub.js'
 import { decodeFrame, encodeFrame, type InboundFrame, type Ref, type Wire } from './dialect.js'
 import { framePayload, textFrame } from './frame.js'
+import type { RateState } from './limits.js'
 import type { Socket } from './socket.js'
+
+const CONNECTION = Symbol('hornbeam.connection')
+type Owned = WebSocket & { [CONNECTION]: Connection }
+
+function onMessage(this: Owned, data: RawData, isBinary: boolean): void {
+  this[CONNECTION].onMessage(data, isBinary)
+}
+function onClose(this: Owned): void {
+  void this[CONNECTION].teardown()
+}
+function onError(this: Owned, err: Error): void {
+  this[CONNECTION].hub.logger.debug({ err, connection: this[CONNECTION].id }, 'socket error')
+}
 
 /** The private fields of ws that let us write a prebuilt frame straight to the TCP socket. */
 interface WsInternals {
@@ -18,7 +32,7 @@ interface WsInternals {
  * One client WebSocket: decodes its frames, routes them to its channels, and writes frames to
  * it. Frames written in one event-loop turn are corked and leave in one write.
  */
-export class Connection {
+export class Connection implements RateState {
   readonly channels = new Map<string, ChannelInstance>()
   /** Per-connection state, shared by all channels of this connection (the seed's assigns). */
   assigns: Record<string, unknown>
@@ -26,6 +40,12 @@ export class Connection {
   socketId: string | undefined
   lastSeen = Date.now()
   closed = false
+  // Rate limits (see Limits): plain fields, one set per socket.
+  messageTokens: number
+  messageAt: number
+  joinTokens: number
+  joinAt: number
+  rejected = 0
   private corked = false
   /** Set when frames can bypass ws's sender; undefined means "use ws.send". */
   private readonly raw: NetSocket | undefined
@@ -40,6 +60,11 @@ export class Connection {
     readonly params: Record<string, string>,
   ) {
     this.assigns = assigns
+    const rate = hub.limits.initial(this.lastSeen)
+    this.messageTokens = rate.messageTokens
+    this.messageAt = rate.messageAt
+    this.joinTokens = rate.joinTokens
+    this.joinAt = rate.joinAt
     const internals = ws as unknown as WsInternals
     const fast =
       internals._socket !== undefined &&
@@ -47,14 +72,18 @@ export class Connection {
       (internals._extensions === undefined || Object.keys(internals._extensions).length === 0)
     this.raw = fast ? internals._socket : undefined
     this.sender = fast ? internals._sender : undefined
-    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary))
-    ws.on('close', () => this.teardown())
-    ws.on('error', (err) => hub.logger.debug({ err, connection: id }, 'socket error'))
+    // Shared listeners (no closures per socket): ws calls them with itself as `this`.
+    ;(ws as unknown as { [CONNECTION]: Connection })[CONNECTION] = this
+    const owned = ws as unknown as { on(event: string, fn: (this: Owned, ...args: any[]) => void): void }
+    owned.on('message', onMessage)
+    owned.on('close', onClose)
+    owned.on('error', onError)
   }
 
   // -- inbound
 
-  private onMessage(data: RawData, isBinary: boolean): void {
+  /** @internal */
+  onMessage(data: RawData, isBinary: boolean): void {
     const hub = this.hub
     this.lastSeen = Date.now()
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength

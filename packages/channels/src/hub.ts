@@ -89,6 +89,7 @@ export class Hub {
   private readonly uncorkQueue: Connection[] = []
   private readonly sweeper: NodeJS.Timeout
   private connectionSeq = 0
+  /** @internal */ readonly onSocketError = (err: Error) => this.logger.debug({ err }, 'socket error')
   private closing: Promise<void> | undefined
   private readonly started: Promise<void>
 
@@ -291,7 +292,9 @@ export class Hub {
 
   /** Upgrade-and-accept for a raw `upgrade` event (node:http, Express). */
   handleUpgrade(req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer, request?: unknown): void {
-    socket.on('error', (err) => this.logger.debug({ err }, 'upgrade socket error'))
+    // A listener made once per hub: a closure made here would share this scope's context and
+    // keep `req` alive for the socket's whole life.
+    socket.on('error', this.onSocketError)
     this.prepare(req, request ?? req).then(
       (result) => {
         if ('status' in result) return refuseUpgrade(socket, result)

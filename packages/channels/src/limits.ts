@@ -31,27 +31,18 @@ export const defaultLimits: LimitOptions = {
   slowConsumer: 'close',
 }
 
-/** A token bucket refilled continuously: `rate` tokens a second, at most `rate` banked. */
-class Bucket {
-  tokens: number
-  last: number
-  constructor(readonly rate: number, now: number) {
-    this.tokens = rate
-    this.last = now
-  }
-  take(now: number): boolean {
-    this.tokens = Math.min(this.rate, this.tokens + ((now - this.last) * this.rate) / 1000)
-    this.last = now
-    if (this.tokens < 1) return false
-    this.tokens -= 1
-    return true
-  }
+/** Per-socket limit state, kept as plain fields on the connection (no object per socket). */
+export interface RateState {
+  messageTokens: number
+  messageAt: number
+  joinTokens: number
+  joinAt: number
+  rejected: number
 }
 
-interface ConnectionLimits {
-  messages?: Bucket
-  joins?: Bucket
-  rejected: number
+/** A token bucket refilled continuously: `rate` tokens a second, at most `rate` banked. */
+function take(tokens: number, at: number, now: number, rate: number): number {
+  return Math.min(rate, tokens + ((now - at) * rate) / 1000)
 }
 
 export interface LimitCounters {
@@ -60,50 +51,51 @@ export interface LimitCounters {
   droppedFrames: number
 }
 
-/** Enforces the per-socket limits. One instance per hub; per-socket state in a WeakMap. */
+/** Enforces the per-socket limits. One instance per hub; per-socket state on the connection. */
 export class Limits {
-  private readonly state = new WeakMap<Connection, ConnectionLimits>()
-
   constructor(
     readonly options: LimitOptions,
     private readonly counters: LimitCounters,
     private readonly logger: Logger,
   ) {}
 
-  private of(conn: Connection): ConnectionLimits {
-    let s = this.state.get(conn)
-    if (s === undefined) {
-      const now = Date.now()
-      s = {
-        messages: this.options.messagesPerSecond > 0 ? new Bucket(this.options.messagesPerSecond, now) : undefined,
-        joins: this.options.joinsPerSecond > 0 ? new Bucket(this.options.joinsPerSecond, now) : undefined,
-        rejected: 0,
-      }
-      this.state.set(conn, s)
-    }
-    return s
+  /** The state a new connection starts with: full buckets. */
+  initial(now: number): RateState {
+    return { messageTokens: this.options.messagesPerSecond, messageAt: now, joinTokens: this.options.joinsPerSecond, joinAt: now, rejected: 0 }
   }
 
   /** 'ok', 'reject' (answer with an error) or 'close' (sustained abuse). */
   admitMessage(conn: Connection): 'ok' | 'reject' | 'close' {
-    const s = this.of(conn)
-    if (s.messages === undefined || s.messages.take(conn.lastSeen)) {
-      s.rejected = 0
+    const rate = this.options.messagesPerSecond
+    if (rate <= 0) return 'ok'
+    const now = conn.lastSeen
+    const tokens = take(conn.messageTokens, conn.messageAt, now, rate)
+    conn.messageAt = now
+    if (tokens >= 1) {
+      conn.messageTokens = tokens - 1
+      conn.rejected = 0
       return 'ok'
     }
+    conn.messageTokens = tokens
     this.counters.rateLimited++
-    return ++s.rejected > this.options.maxRejectedMessages ? 'close' : 'reject'
+    return ++conn.rejected > this.options.maxRejectedMessages ? 'close' : 'reject'
   }
 
   /** A reason to refuse the join, or undefined. */
   admitJoin(conn: Connection, replacing: boolean): string | undefined {
-    const s = this.of(conn)
     if (!replacing && conn.channels.size >= this.options.maxChannelsPerSocket) return 'too many channels'
-    if (s.joins !== undefined && !s.joins.take(Date.now())) {
-      this.counters.rateLimited++
-      return 'rate limited'
+    const rate = this.options.joinsPerSecond
+    if (rate <= 0) return undefined
+    const now = Date.now()
+    const tokens = take(conn.joinTokens, conn.joinAt, now, rate)
+    conn.joinAt = now
+    if (tokens >= 1) {
+      conn.joinTokens = tokens - 1
+      return undefined
     }
-    return undefined
+    conn.joinTokens = tokens
+    this.counters.rateLimited++
+    return 'rate limited'
   }
 
   /**

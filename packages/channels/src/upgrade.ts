@@ -86,7 +86,7 @@ export function attachToServer(hub: Hub, server: Server, options: AttachOptions)
       const pathname = new URL(req.url ?? '/', 'http://localhost').pathname
       const target = list.find((m) => m.paths[0] === pathname || m.paths[1] === pathname)
       if (target) {
-        socket.on('error', (err) => target.hub.logger.debug({ err }, 'upgrade socket error'))
+        socket.on('error', target.hub.onSocketError)
         return target.onUpgrade(req, socket, head)
       }
       // Not ours. Another upgrade listener may want it; if there is none, say so.

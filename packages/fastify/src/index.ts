@@ -84,6 +84,13 @@ const plugin: FastifyPluginAsync<ChannelsPluginOptions> = async (fastify, option
     // The hub closes its own sockets on shutdown (1012, leave hooks, untrack); keep
     // @fastify/websocket's preClose, which closes its clients without a code, off them.
     fastify.websocketServer.clients?.delete(socket)
+    // @fastify/websocket's 'error' listener closes over the request (and its reply and raw
+    // request), keeping ~3 KB alive per connection for the socket's whole life. The hub handles
+    // (and logs) its sockets' errors itself, so that listener goes.
+    socket.removeAllListeners('error')
+    // Likewise the ServerResponse it bound to the TCP socket for routing, never unbound.
+    const tcp = (socket as unknown as { _socket?: { _httpMessage?: { detachSocket(s: unknown): void } | null } })._socket
+    tcp?._httpMessage?.detachSocket(tcp)
     const conn = hub.accept(socket, prepared)
     if (conn.closed) return
     accepted.add(conn)
