@@ -147,6 +147,11 @@ function errorAt(reason: string, joinRef: unknown, ref: unknown, topic?: unknown
   }
 }
 
+/** A payload already serialized as JSON text: spliced into the frame as it is. */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
 /** Serializes one outbound frame. The only place that stringifies frames. */
 export function encodeFrame(
   encoding: Encoding,
@@ -156,6 +161,11 @@ export function encodeFrame(
   event: string,
   payload: unknown,
 ): string {
+  if (payload instanceof JsonText) {
+    // The payload is last in both encodings: stringify the envelope around a placeholder.
+    const envelope = encoding === 'array' ? JSON.stringify([joinRef, ref, topic, event, 0]) : JSON.stringify({ join_ref: joinRef, ref, topic, event, payload: 0 })
+    return envelope.slice(0, -2) + payload.text + envelope.slice(-1)
+  }
   return encoding === 'array'
     ? JSON.stringify([joinRef, ref, topic, event, payload])
     : JSON.stringify({ join_ref: joinRef, ref, topic, event, payload })

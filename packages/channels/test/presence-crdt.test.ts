@@ -3,6 +3,7 @@
 // the same list() for every topic, equal to the union of what each replica owns.
 import t from 'tap'
 import fc from 'fast-check'
+import { isDeepStrictEqual } from 'node:util'
 import { PresenceState, renderPresences, HORNBEAM, type Change, type Delta, type PresenceEntry } from '@hornbeam/channels'
 
 const TOPICS = ['a', 'b']
@@ -164,4 +165,33 @@ t.test('a replica marked down hides its entries and shows them again when it ret
   t.equal([...b.entries('t')].length, 1)
   b.purge('a', [])
   t.equal(b.size(), 0, 'purged for good')
+})
+
+t.test('presencesJson (cached meta texts) equals JSON.stringify of renderPresences', async (t) => {
+  const { presencesJson, PHOENIX, JsonText, encodeFrame } = await import('@hornbeam/channels')
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.oneof(fc.constantFrom('__proto__', 'constructor', 'k'), fc.string({ maxLength: 6 })), fc.dictionary(fc.string({ maxLength: 5 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }), fc.boolean()), { maxLength: 12 }),
+      (specs) => {
+        const s = new PresenceState('r')
+        const entries = specs.map(([key, meta, updated]) => {
+          const e = s.add('t', key, 'o', meta)
+          return updated ? s.add('t', key, 'o', meta, `${e.replica}.${e.clock}`) : e
+        })
+        for (const dialect of [HORNBEAM, PHOENIX]) {
+          // Same JSON value (key order may differ: objects list integer-like keys first).
+          const want = JSON.stringify(renderPresences(entries, dialect))
+          if (!isDeepStrictEqual(JSON.parse(presencesJson(entries, dialect)), JSON.parse(want))) return false
+          // Twice: the second time from the cache.
+          if (!isDeepStrictEqual(JSON.parse(presencesJson(entries, dialect)), JSON.parse(want))) return false
+          for (const encoding of ['array', 'object'] as const) {
+            const spliced = encodeFrame(encoding, '1', null, 't', 'presence_state', new JsonText(want))
+            if (JSON.stringify(JSON.parse(spliced)) !== encodeFrame(encoding, '1', null, 't', 'presence_state', JSON.parse(want))) return false
+          }
+        }
+        return true
+      },
+    ),
+  )
+  t.pass()
 })

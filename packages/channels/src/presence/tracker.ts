@@ -1,4 +1,4 @@
-import type { Dialect, Ref } from '../dialect.js'
+import { JsonText, type Dialect, type Ref } from '../dialect.js'
 import { HORNBEAM } from '../dialect.js'
 import type { Logger } from '../logger.js'
 import { OutboundMessage } from '../message.js'
@@ -51,12 +51,43 @@ interface Peer {
   syncRequestedAt: number
 }
 
+/**
+ * Each entry's meta serialized once per dialect: entries never change, and a join into a room of
+ * N pushes a presence_state of N metas, so re-serializing them would make a filling room O(N²)
+ * in JSON work. Weak, so an entry that leaves takes its text with it.
+ */
+const metaTexts = new WeakMap<PresenceEntry, { hornbeam?: string; phoenix?: string }>()
+
+function metaText(entry: PresenceEntry, dialect: Dialect): string {
+  let texts = metaTexts.get(entry)
+  if (texts === undefined) metaTexts.set(entry, (texts = {}))
+  return (texts[dialect.name] ??= JSON.stringify(renderMeta(entry, dialect)))
+}
+
+function renderMeta(entry: PresenceEntry, dialect: Dialect): Meta {
+  const meta: Meta = { ...entry.meta, [dialect.refKey]: refOf(entry) }
+  if (entry.prevRef !== undefined && dialect.prevRefKey !== undefined) meta[dialect.prevRefKey] = entry.prevRef
+  return meta
+}
+
+/** The same as JSON.stringify(renderPresences(entries, dialect)), from the cached meta texts. */
+export function presencesJson(entries: Iterable<PresenceEntry>, dialect: Dialect): string {
+  const byKey = new Map<string, string[]>()
+  for (const entry of entries) {
+    const metas = byKey.get(entry.key)
+    if (metas === undefined) byKey.set(entry.key, [metaText(entry, dialect)])
+    else metas.push(metaText(entry, dialect))
+  }
+  let out = ''
+  for (const [key, metas] of byKey) out += `${out === '' ? '' : ','}${JSON.stringify(key)}:{"metas":[${metas.join(',')}]}`
+  return `{${out}}`
+}
+
 /** Renders entries as `{ key: { metas: [...] } }` with the dialect's ref keys. */
 export function renderPresences(entries: Iterable<PresenceEntry>, dialect: Dialect): PresenceList {
   const out: PresenceList = {}
   for (const entry of entries) {
-    const meta: Meta = { ...entry.meta, [dialect.refKey]: refOf(entry) }
-    if (entry.prevRef !== undefined && dialect.prevRefKey !== undefined) meta[dialect.prevRefKey] = entry.prevRef
+    const meta = renderMeta(entry, dialect)
     let slot = Object.hasOwn(out, entry.key) ? out[entry.key] : undefined
     if (slot === undefined) {
       slot = { metas: [] }
@@ -189,7 +220,7 @@ export class PresenceTracker {
 
   /** A presence_state message for one joining socket (with its join_ref), rendered for its dialect. */
   stateMessage(topic: string, joinRef: Ref): OutboundMessage {
-    return new OutboundMessage(topic, 'presence_state', (dialect: Dialect) => this.list(topic, dialect), true, joinRef)
+    return new OutboundMessage(topic, 'presence_state', (dialect: Dialect) => new JsonText(presencesJson(this.state.entries(topic), dialect)), true, joinRef)
   }
 
   // -- presence_diff batching
@@ -240,10 +271,11 @@ export class PresenceTracker {
     const leaves = [...diff.leaves.values()]
     this.host.deliverLocal(
       topic,
-      OutboundMessage.perDialect(topic, 'presence_diff', (dialect) => ({
-        joins: renderPresences(joins, dialect),
-        leaves: renderPresences(leaves, dialect),
-      })),
+      OutboundMessage.perDialect(
+        topic,
+        'presence_diff',
+        (dialect) => new JsonText(`{"joins":${presencesJson(joins, dialect)},"leaves":${presencesJson(leaves, dialect)}}`),
+      ),
     )
   }
 
