@@ -57,14 +57,12 @@ export class Connection implements RateState {
     readonly wire: Wire,
     readonly id: string,
     assigns: Record<string, unknown>,
-    readonly params: Record<string, string>,
   ) {
     this.assigns = assigns
-    const rate = hub.limits.initial(this.lastSeen)
-    this.messageTokens = rate.messageTokens
-    this.messageAt = rate.messageAt
-    this.joinTokens = rate.joinTokens
-    this.joinAt = rate.joinAt
+    // Full buckets to start with.
+    this.messageTokens = hub.options.messagesPerSecond
+    this.joinTokens = hub.options.joinsPerSecond
+    this.messageAt = this.joinAt = this.lastSeen
     const internals = ws as unknown as WsInternals
     const fast =
       internals._socket !== undefined &&

@@ -274,7 +274,7 @@ export class Hub {
   /** Takes an upgraded WebSocket into the hub. */
   accept(ws: WebSocket, prepared: Prepared): Connection {
     const id = `${this.nodeId}.${(++this.connectionSeq).toString(36)}`
-    const conn = new Connection(this, ws, prepared.wire, id, prepared.assigns, prepared.params)
+    const conn = new Connection(this, ws, prepared.wire, id, prepared.assigns)
     if (this.closing) {
       void conn.close(1012, 'server is shutting down')
       return conn
@@ -294,7 +294,7 @@ export class Hub {
   handleUpgrade(req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer, request?: unknown): void {
     // A listener made once per hub: a closure made here would share this scope's context and
     // keep `req` alive for the socket's whole life.
-    socket.on('error', this.onSocketError)
+    if (!socket.listeners('error').includes(this.onSocketError)) socket.on('error', this.onSocketError)
     this.prepare(req, request ?? req).then(
       (result) => {
         if ('status' in result) return refuseUpgrade(socket, result)

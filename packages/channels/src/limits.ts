@@ -59,11 +59,6 @@ export class Limits {
     private readonly logger: Logger,
   ) {}
 
-  /** The state a new connection starts with: full buckets. */
-  initial(now: number): RateState {
-    return { messageTokens: this.options.messagesPerSecond, messageAt: now, joinTokens: this.options.joinsPerSecond, joinAt: now, rejected: 0 }
-  }
-
   /** 'ok', 'reject' (answer with an error) or 'close' (sustained abuse). */
   admitMessage(conn: Connection): 'ok' | 'reject' | 'close' {
     const rate = this.options.messagesPerSecond

@@ -32,8 +32,7 @@ export class TopicPresence {
   }
 
   get(key: string): { metas: Meta[] } | undefined {
-    const list = this.list()
-    return Object.hasOwn(list, key) ? list[key] : undefined
+    return this.tracker.get(this.topic, key)
   }
 }
 

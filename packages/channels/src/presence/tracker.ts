@@ -222,6 +222,13 @@ export class PresenceTracker {
     return renderPresences(this.state.entries(topic), dialect)
   }
 
+  /** One key's metas on a topic, or undefined. */
+  get(topic: string, key: string, dialect: Dialect = HORNBEAM): { metas: Meta[] } | undefined {
+    const entries: PresenceEntry[] = []
+    for (const entry of this.state.entries(topic)) if (entry.key === key) entries.push(entry)
+    return entries.length === 0 ? undefined : { metas: entries.map((entry) => renderMeta(entry, dialect)) }
+  }
+
   /** A presence_state message for one joining socket (with its join_ref), rendered for its dialect. */
   stateMessage(topic: string, joinRef: Ref): OutboundMessage {
     return new OutboundMessage(topic, 'presence_state', (dialect: Dialect) => new JsonText(presencesJson(this.state.entries(topic), dialect)), true, joinRef)
