@@ -27,7 +27,8 @@ import { clientKindOf, connectClients, measuredPump, settledMemory, sleep, start
 import { nowMicros } from './lib/hist.mjs'
 import { cpuDelta, cpuSnapshot, machineInfo } from './lib/proc.mjs'
 import { summarizeProfiles } from './lib/profile.mjs'
-import { renderMarkdown, renderSvg, evaluateGoals } from './lib/report.mjs'
+import { renderMarkdown, evaluateGoals } from './lib/report.mjs'
+import { renderSvg } from './lib/chart.mjs'
 
 const argv = process.argv.slice(2)
 const flag = (name) => argv.includes(`--${name}`)
