@@ -87,6 +87,8 @@ export interface InboundFrame {
   topic: string
   event: string
   payload: Record<string, unknown>
+  /** The form the frame came in, and its reply goes out in. */
+  encoding: Encoding
 }
 
 export type DecodeResult =
@@ -101,8 +103,11 @@ function asRef(value: unknown): Ref | undefined {
   return undefined
 }
 
-/** Parses and validates one text frame. Never throws. */
-export function decodeFrame(text: string, encoding: Encoding): DecodeResult {
+/**
+ * Parses and validates one text frame. Never throws. With `objectsToo`, an array wire accepts the
+ * object form as well (the upstream Hornbeam server does, for the hornbeam dialect).
+ */
+export function decodeFrame(text: string, encoding: Encoding, objectsToo = false): DecodeResult {
   let raw: unknown
   try {
     raw = JSON.parse(text)
@@ -110,18 +115,17 @@ export function decodeFrame(text: string, encoding: Encoding): DecodeResult {
     return { ok: false, reason: 'invalid JSON' }
   }
   let joinRef: unknown, ref: unknown, topic: unknown, event: unknown, payload: unknown
-  if (encoding === 'array') {
+  let form: Encoding = encoding
+  if (encoding === 'array' && !(objectsToo && isObject(raw))) {
     if (!Array.isArray(raw)) return { ok: false, reason: 'frame must be an array' }
     ;[joinRef, ref, topic, event, payload] = raw
     if (raw.length !== 5) {
       return errorAt('frame must have 5 elements: [join_ref, ref, topic, event, payload]', joinRef, ref, topic)
     }
   } else {
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-      return { ok: false, reason: 'frame must be an object' }
-    }
-    const o = raw as Record<string, unknown>
-    ;({ join_ref: joinRef, ref, topic, event, payload } = o)
+    if (!isObject(raw)) return { ok: false, reason: 'frame must be an object' }
+    form = 'object'
+    ;({ join_ref: joinRef, ref, topic, event, payload } = raw)
   }
   const jr = asRef(joinRef)
   const r = asRef(ref)
@@ -132,7 +136,11 @@ export function decodeFrame(text: string, encoding: Encoding): DecodeResult {
   if (typeof payload !== 'object' || Array.isArray(payload)) {
     return errorAt('payload must be an object', jr, r, topic)
   }
-  return { ok: true, frame: { joinRef: jr, ref: r, topic, event, payload: payload as Record<string, unknown> } }
+  return { ok: true, frame: { joinRef: jr, ref: r, topic, event, payload: payload as Record<string, unknown>, encoding: form } }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
 }
 
 function errorAt(reason: string, joinRef: unknown, ref: unknown, topic?: unknown): DecodeResult {
@@ -152,6 +160,15 @@ export class JsonText {
   constructor(readonly text: string) {}
 }
 
+/**
+ * The frame's JSON text before and after its payload, which is last in both encodings: the
+ * envelope is stringified around a placeholder and split there.
+ */
+export function envelopeAround(encoding: Encoding, joinRef: Ref, ref: Ref, topic: string, event: string): [string, string] {
+  const envelope = encoding === 'array' ? JSON.stringify([joinRef, ref, topic, event, 0]) : JSON.stringify({ join_ref: joinRef, ref, topic, event, payload: 0 })
+  return [envelope.slice(0, -2), envelope.slice(-1)]
+}
+
 /** Serializes one outbound frame. The only place that stringifies frames. */
 export function encodeFrame(
   encoding: Encoding,
@@ -162,9 +179,8 @@ export function encodeFrame(
   payload: unknown,
 ): string {
   if (payload instanceof JsonText) {
-    // The payload is last in both encodings: stringify the envelope around a placeholder.
-    const envelope = encoding === 'array' ? JSON.stringify([joinRef, ref, topic, event, 0]) : JSON.stringify({ join_ref: joinRef, ref, topic, event, payload: 0 })
-    return envelope.slice(0, -2) + payload.text + envelope.slice(-1)
+    const [head, tail] = envelopeAround(encoding, joinRef, ref, topic, event)
+    return head + payload.text + tail
   }
   return encoding === 'array'
     ? JSON.stringify([joinRef, ref, topic, event, payload])

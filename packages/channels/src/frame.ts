@@ -6,21 +6,44 @@
 /** Frames `text` as one unfragmented text frame: header and payload in one allocation. */
 export function textFrame(text: string): Buffer {
   const length = Buffer.byteLength(text)
-  const header = length < 126 ? 2 : length < 65536 ? 4 : 10
-  const buf = Buffer.allocUnsafe(header + length)
+  const buf = Buffer.allocUnsafe(headerSize(length) + length)
+  buf.write(text, writeHeader(buf, length), 'utf8')
+  return buf
+}
+
+/**
+ * One text frame as parts written back to back: the header with `head`, then `body` as it is
+ * (shared, never copied), then `tail`. For a large payload many sockets are sent with a small
+ * envelope of their own (presence_state carries each joiner's join_ref).
+ */
+export function textFrameParts(head: string, body: Buffer, tail: string): Buffer[] {
+  const headLength = Buffer.byteLength(head)
+  const length = headLength + body.length + Buffer.byteLength(tail)
+  const first = Buffer.allocUnsafe(headerSize(length) + headLength)
+  first.write(head, writeHeader(first, length), 'utf8')
+  return [first, body, Buffer.from(tail)]
+}
+
+function headerSize(length: number): number {
+  return length < 126 ? 2 : length < 65536 ? 4 : 10
+}
+
+/** Writes a FIN text-frame header for a payload of `length` bytes; returns its size. */
+function writeHeader(buf: Buffer, length: number): number {
   buf[0] = 0x81 // FIN + opcode 1 (text)
   if (length < 126) {
     buf[1] = length
-  } else if (length < 65536) {
+    return 2
+  }
+  if (length < 65536) {
     buf[1] = 126
     buf.writeUInt16BE(length, 2)
-  } else {
-    buf[1] = 127
-    buf.writeUInt32BE(Math.floor(length / 2 ** 32), 2)
-    buf.writeUInt32BE(length >>> 0, 6)
+    return 4
   }
-  buf.write(text, header, 'utf8')
-  return buf
+  buf[1] = 127
+  buf.writeUInt32BE(Math.floor(length / 2 ** 32), 2)
+  buf.writeUInt32BE(length >>> 0, 6)
+  return 10
 }
 
 /** The payload of a frame made by textFrame, without its header. */

@@ -1,6 +1,7 @@
 import type { Socket } from '../socket.js'
 import type { Meta } from './state.js'
-import type { PresenceList, PresenceTracker } from './tracker.js'
+import type { PresenceList } from './render.js'
+import type { PresenceTracker } from './tracker.js'
 
 /**
  * Who is online on one topic, cluster-wide: `hub.presence('room:lobby')`. A socket's presences

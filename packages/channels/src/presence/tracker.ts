@@ -1,8 +1,9 @@
-import { JsonText, type Dialect, type Ref } from '../dialect.js'
-import { HORNBEAM } from '../dialect.js'
+import { HORNBEAM, JsonText, type Dialect, type Ref, type Wire } from '../dialect.js'
 import type { Logger } from '../logger.js'
 import { OutboundMessage } from '../message.js'
 import type { ClusterMessage } from '../pubsub.js'
+import { DiffBatcher, type Diff } from './diff-batch.js'
+import { PresenceStateCache, presencesJson, renderMeta, renderPresences, type PresenceList } from './render.js'
 import { PresenceState, refOf, type Change, type Delta, type Meta, type Partition, type PresenceEntry } from './state.js'
 
 export interface PresenceOptions {
@@ -18,6 +19,11 @@ export interface PresenceOptions {
   downPeriodMs: number
   /** A peer down this long is forgotten. */
   permdownPeriodMs: number
+}
+
+export interface TrackerOptions extends PresenceOptions {
+  /** The largest presence a socket may track: its key and meta as JSON, in bytes. */
+  maxMetaBytes: number
 }
 
 export const defaultPresenceOptions: PresenceOptions = {
@@ -36,71 +42,9 @@ export interface TrackerHost {
   deliverLocal(topic: string, message: OutboundMessage): void
 }
 
-export type PresenceList = Record<string, { metas: Meta[] }>
-
-interface PendingDiff {
-  /** ref → entry, and the epoch it joined in. */
-  joins: Map<string, { entry: PresenceEntry; epoch: number }>
-  leaves: Map<string, PresenceEntry>
-  /** Bumped when a socket subscribes while the diff is pending (see `subscribed`). */
-  epoch: number
-}
-
 interface Peer {
   lastSeen: number
   syncRequestedAt: number
-}
-
-/**
- * Each entry's meta serialized once per dialect: entries never change, and a join into a room of
- * N pushes a presence_state of N metas, so re-serializing them would make a filling room O(N²)
- * in JSON work. Weak, so an entry that leaves takes its text with it.
- */
-const metaTexts = new WeakMap<PresenceEntry, { hornbeam?: string; phoenix?: string }>()
-
-function metaText(entry: PresenceEntry, dialect: Dialect): string {
-  let texts = metaTexts.get(entry)
-  if (texts === undefined) metaTexts.set(entry, (texts = {}))
-  return (texts[dialect.name] ??= JSON.stringify(renderMeta(entry, dialect)))
-}
-
-function renderMeta(entry: PresenceEntry, dialect: Dialect): Meta {
-  // Object.assign is ~8× faster than a spread here, but would run the __proto__ setter for a
-  // meta that has that key (from JSON): such metas take the spread.
-  const meta: Meta = Object.hasOwn(entry.meta, '__proto__') ? { ...entry.meta } : Object.assign({}, entry.meta)
-  meta[dialect.refKey] = refOf(entry)
-  if (entry.prevRef !== undefined && dialect.prevRefKey !== undefined) meta[dialect.prevRefKey] = entry.prevRef
-  return meta
-}
-
-/** The same as JSON.stringify(renderPresences(entries, dialect)), from the cached meta texts. */
-export function presencesJson(entries: Iterable<PresenceEntry>, dialect: Dialect): string {
-  const byKey = new Map<string, string[]>()
-  for (const entry of entries) {
-    const metas = byKey.get(entry.key)
-    if (metas === undefined) byKey.set(entry.key, [metaText(entry, dialect)])
-    else metas.push(metaText(entry, dialect))
-  }
-  let out = ''
-  for (const [key, metas] of byKey) out += `${out === '' ? '' : ','}${JSON.stringify(key)}:{"metas":[${metas.join(',')}]}`
-  return `{${out}}`
-}
-
-/** Renders entries as `{ key: { metas: [...] } }` with the dialect's ref keys. */
-export function renderPresences(entries: Iterable<PresenceEntry>, dialect: Dialect): PresenceList {
-  const out: PresenceList = {}
-  for (const entry of entries) {
-    const meta = renderMeta(entry, dialect)
-    let slot = Object.hasOwn(out, entry.key) ? out[entry.key] : undefined
-    if (slot === undefined) {
-      slot = { metas: [] }
-      // A key named "__proto__" must stay a plain key: `out[key] =` would set the prototype.
-      if (entry.key === '__proto__') Object.defineProperty(out, entry.key, { value: slot, enumerable: true, writable: true, configurable: true })
-      else out[entry.key] = slot
-    }
-    slot.metas.push(meta)
-  }
-  return out
 }
 
 /**
@@ -111,15 +55,20 @@ export class PresenceTracker {
   readonly state: PresenceState
   /** owner (connection id) → topic → key → entry: what local sockets tracked. */
   private readonly owned = new Map<string, Map<string, Map<string, PresenceEntry>>>()
-  private readonly pending = new Map<string, PendingDiff>()
   private readonly peers = new Map<string, Peer>()
-  private flushTimer: NodeJS.Timeout | NodeJS.Immediate | undefined
+  private readonly batcher: DiffBatcher
+  private readonly stateCache: PresenceStateCache
   private deltaScheduled = false
   private heartbeat: NodeJS.Timeout | undefined
   private stopped = false
 
-  constructor(private readonly host: TrackerHost, readonly options: PresenceOptions) {
+  constructor(private readonly host: TrackerHost, readonly options: TrackerOptions) {
     this.state = new PresenceState(host.nodeId)
+    this.stateCache = new PresenceStateCache((topic) => this.state.entries(topic))
+    this.batcher = new DiffBatcher(
+      { hasSubscribers: (topic) => host.hasSubscribers(topic), deliver: (topic, diff) => this.deliverDiff(topic, diff), refOf },
+      options.batchMs,
+    )
   }
 
   start(): void {
@@ -133,6 +82,7 @@ export class PresenceTracker {
   track(topic: string, owner: string, key: string, meta: Meta): string {
     const existing = this.owned.get(owner)?.get(topic)?.get(key)
     if (existing !== undefined) return this.update(topic, owner, key, meta)
+    this.checkSize(key, meta)
     const entry = this.state.add(topic, key, owner, { ...meta })
     this.index(entry)
     this.localChange([{ type: 'join', entry }])
@@ -146,6 +96,7 @@ export class PresenceTracker {
       return this.track(topic, owner, key, meta)
     }
     const next = typeof meta === 'function' ? meta(old.meta) : meta
+    this.checkSize(key, next)
     this.state.remove(old)
     const entry = this.state.add(topic, key, owner, { ...next }, refOf(old))
     this.index(entry)
@@ -172,6 +123,14 @@ export class PresenceTracker {
     const entries: PresenceEntry[] = []
     for (const byKey of byTopic.values()) entries.push(...byKey.values())
     this.removeOwned(entries)
+  }
+
+  /** A presence is rendered into every joiner's presence_state: its size is bounded. */
+  private checkSize(key: string, meta: Meta): void {
+    const bytes = Buffer.byteLength(key) + Buffer.byteLength(JSON.stringify(meta) ?? '')
+    if (bytes > this.options.maxMetaBytes) {
+      throw new RangeError(`presence "${key.slice(0, 64)}" is ${bytes} bytes (key and meta as JSON), over the limit (maxPresenceMetaBytes: ${this.options.maxMetaBytes})`)
+    }
   }
 
   private removeOwned(entries: PresenceEntry[]): void {
@@ -229,57 +188,39 @@ export class PresenceTracker {
     return entries.length === 0 ? undefined : { metas: entries.map((entry) => renderMeta(entry, dialect)) }
   }
 
-  /** A presence_state message for one joining socket (with its join_ref), rendered for its dialect. */
-  stateMessage(topic: string, joinRef: Ref): OutboundMessage {
-    return new OutboundMessage(topic, 'presence_state', (dialect: Dialect) => new JsonText(presencesJson(this.state.entries(topic), dialect)), true, joinRef)
+  /** The presence_state frame for one joining socket (with its join_ref), in parts. */
+  stateFrame(topic: string, joinRef: Ref, wire: Wire): Buffer[] {
+    return this.stateCache.frame(topic, joinRef, wire)
   }
 
   // -- presence_diff batching
 
+  /** Every change passes here: the shared presence_state is stale, subscribers get a diff. */
   private queueDiffs(changes: Change[]): void {
-    for (const { type, entry } of changes) {
-      if (!this.host.hasSubscribers(entry.topic)) continue
-      let diff = this.pending.get(entry.topic)
-      if (diff === undefined) this.pending.set(entry.topic, (diff = { joins: new Map(), leaves: new Map(), epoch: 0 }))
-      const ref = refOf(entry)
-      if (type === 'join') {
-        diff.joins.set(ref, { entry, epoch: diff.epoch })
-        continue
-      }
-      // Joined and left within one window: nobody needs to hear of it, unless a socket
-      // subscribed in between and saw the join in its presence_state.
-      const joined = diff.joins.get(ref)
-      if (joined !== undefined && joined.epoch === diff.epoch) diff.joins.delete(ref)
-      else diff.leaves.set(ref, entry)
-    }
-    if (this.pending.size > 0 && this.flushTimer === undefined) {
-      const flush = () => {
-        this.flushTimer = undefined
-        this.flushAll()
-      }
-      this.flushTimer = this.options.batchMs > 0 ? setTimeout(flush, this.options.batchMs) : setImmediate(flush)
-    }
+    for (const change of changes) this.stateCache.invalidate(change.entry.topic)
+    this.batcher.queue(changes)
   }
 
-  /**
-   * A socket subscribed and got presence_state, which already holds the pending changes. It
-   * will get the pending diff too (joins it has are idempotent by ref, leaves of metas it never
-   * saw are no-ops); what it must not miss is a leave of a pending join, so such a pair is no
-   * longer cancelled out.
-   */
+  /** A socket subscribed to `topic` and got presence_state. */
   subscribed(topic: string): void {
-    const diff = this.pending.get(topic)
-    if (diff !== undefined) diff.epoch++
+    this.batcher.subscribed(topic)
+  }
+
+  /** The last local subscriber of `topic` left: its rendered presence_state goes. */
+  unsubscribed(topic: string): void {
+    this.stateCache.invalidate(topic)
   }
 
   /** Sends the topic's pending diff now. */
   flush(topic: string): void {
-    const diff = this.pending.get(topic)
-    if (diff === undefined) return
-    this.pending.delete(topic)
-    if (diff.joins.size === 0 && diff.leaves.size === 0) return
-    const joins = [...diff.joins.values()].map((j) => j.entry)
-    const leaves = [...diff.leaves.values()]
+    this.batcher.flush(topic)
+  }
+
+  flushAll(): void {
+    this.batcher.flushAll()
+  }
+
+  private deliverDiff(topic: string, { joins, leaves }: Diff): void {
     this.host.deliverLocal(
       topic,
       OutboundMessage.perDialect(
@@ -288,10 +229,6 @@ export class PresenceTracker {
         (dialect) => new JsonText(`{"joins":${presencesJson(joins, dialect)},"leaves":${presencesJson(leaves, dialect)}}`),
       ),
     )
-  }
-
-  flushAll(): void {
-    for (const topic of [...this.pending.keys()]) this.flush(topic)
   }
 
   // -- replication
@@ -385,10 +322,7 @@ export class PresenceTracker {
     this.host.publish('control', { k: 'bye', n: this.host.nodeId })
     this.stopped = true
     if (this.heartbeat) clearInterval(this.heartbeat)
-    if (this.flushTimer) {
-      clearTimeout(this.flushTimer as NodeJS.Timeout)
-      clearImmediate(this.flushTimer as NodeJS.Immediate)
-    }
+    this.batcher.stop()
   }
 
   stats(): { entries: number; topics: number; peers: number; downPeers: number } {
