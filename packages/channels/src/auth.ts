@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http'
+import { isIP } from 'node:net'
 import type { Logger } from './logger.js'
 
 /**
@@ -26,11 +27,75 @@ export function originAllowed(check: OriginCheck, request: IncomingMessage, logg
   else allowed = hostOf(origin) === request.headers.host?.toLowerCase()
   if (!allowed) {
     logger.warn(
-      { origin, host: request.headers.host, url: request.url },
+      { origin, host: request.headers.host, path: pathOf(request.url) },
       'websocket upgrade refused: origin not allowed (set checkOrigin to an allow-list, or false in development)',
     )
   }
   return allowed
+}
+
+/**
+ * Which Host headers an upgrade may carry (DNS rebinding: a page on evil.example whose name now
+ * resolves to 127.0.0.1 sends `Host: evil.example` and a matching Origin). `true` allows any; a
+ * list allows loopback names and addresses, IP addresses, and the names given (`'.example.com'`
+ * allows it and its subdomains). Unset: any Host, unless the server listens on a loopback
+ * address only, where only loopback names and addresses pass.
+ */
+export type AllowedHosts = true | string[]
+
+export function hostAllowed(allowed: AllowedHosts | undefined, request: IncomingMessage, logger: Logger): boolean {
+  if (allowed === true) return true
+  if (allowed === undefined && !listensOnLoopbackOnly(request)) return true
+  const host = hostnameOf(request.headers.host)
+  const ok = host !== undefined && (isLoopbackName(host) || (allowed !== undefined && (isIP(host) !== 0 || allowed.some((entry) => hostMatches(entry, host)))))
+  if (!ok) {
+    logger.warn(
+      { host: request.headers.host, path: pathOf(request.url) },
+      allowed === undefined
+        ? 'websocket upgrade refused: Host is not a loopback name on a loopback-only server (behind a proxy on this machine, list your public names in allowedHosts)'
+        : 'websocket upgrade refused: Host not in allowedHosts',
+    )
+  }
+  return ok
+}
+
+function listensOnLoopbackOnly(request: IncomingMessage): boolean {
+  // node:net sets `server` on the sockets a server accepts.
+  const server = (request.socket as { server?: { address?: () => unknown } } | undefined)?.server
+  const address = server?.address?.()
+  return address !== null && typeof address === 'object' && isLoopbackAddress((address as { address: string }).address)
+}
+
+function isLoopbackAddress(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.')
+}
+
+function isLoopbackName(host: string): boolean {
+  return host === 'localhost' || host.endsWith('.localhost') || isLoopbackAddress(host)
+}
+
+function hostMatches(entry: string, host: string): boolean {
+  const name = entry.toLowerCase()
+  return name.startsWith('.') ? host === name.slice(1) || host.endsWith(name) : host === name
+}
+
+/** The Host header's name, lower case, without port or IPv6 brackets. */
+function hostnameOf(header: string | undefined): string | undefined {
+  if (!header) return undefined
+  const host = header.trim().toLowerCase()
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']')
+    return end > 0 ? host.slice(1, end) : undefined
+  }
+  const colon = host.indexOf(':')
+  return colon < 0 ? host : host.slice(0, colon)
+}
+
+/** A URL's path without its query string: query strings carry tokens, and logs must not. */
+export function pathOf(url: string | undefined): string {
+  const path = url ?? '/'
+  const q = path.indexOf('?')
+  return q < 0 ? path : `${path.slice(0, q)}?…`
 }
 
 function entryMatches(entry: string, origin: string): boolean {

@@ -1,6 +1,6 @@
-import type { ChannelDefinition, LeaveReason, Payload } from './channel.js'
+import type { ChannelDefinition, LeaveReason } from './channel.js'
 import type { Connection } from './connection.js'
-import type { Ref } from './dialect.js'
+import type { InboundFrame, Ref } from './dialect.js'
 import { settle } from './logger.js'
 import { Mailbox, type MailboxOwner } from './mailbox.js'
 import { normalizeEvent, normalizeJoin, reasonPayload } from './results.js'
@@ -75,31 +75,31 @@ export class ChannelInstance implements SocketHost, MailboxOwner {
   }
 
   /** Queues the join; `after` is the teardown of the channel this one replaces. */
-  join(ref: Ref, params: Payload, after: Promise<void> | undefined): void {
-    this.mailbox.enqueue(() => (after ? after.then(() => this.runJoin(ref, params)) : this.runJoin(ref, params)))
+  join(frame: InboundFrame, after: Promise<void> | undefined): void {
+    this.mailbox.enqueue(() => (after ? after.then(() => this.runJoin(frame)) : this.runJoin(frame)))
   }
 
-  private runJoin(ref: Ref, params: Payload): unknown {
+  private runJoin(frame: InboundFrame): unknown {
     if (this.closing) return undefined
     const handler = this.definition.joinHandler
-    if (!handler) return this.finishJoin(ref, undefined)
+    if (!handler) return this.finishJoin(frame, undefined)
     return settle(
-      () => handler(this.topic, this.topicParams, params, this.socket()),
-      (result) => this.finishJoin(ref, result),
-      (err) => this.joinFailed(ref, err),
+      () => handler(this.topic, this.topicParams, frame.payload, this.socket()),
+      (result) => this.finishJoin(frame, result),
+      (err) => this.joinFailed(frame, err),
     )
   }
 
-  private finishJoin(ref: Ref, result: unknown): void {
+  private finishJoin(frame: InboundFrame, result: unknown): void {
     if (this.closing) return // replaced or disconnected meanwhile: the queued teardown cleans up
     let outcome
     try {
       outcome = normalizeJoin(result)
     } catch (err) {
-      return this.joinFailed(ref, err)
+      return this.joinFailed(frame, err)
     }
     if (outcome.kind === 'error') {
-      this.reply(ref, 'error', outcome.response)
+      this.reply(frame, 'error', outcome.response)
       this.conn.hub.counters.joinsRefused++
       this.end('leave')
       return
@@ -107,48 +107,51 @@ export class ChannelInstance implements SocketHost, MailboxOwner {
     if (outcome.socket) this.conn.adopt(outcome.socket)
     this.status = 'joined'
     this.conn.hub.counters.joins++
-    this.reply(ref, 'ok', outcome.response)
+    this.reply(frame, 'ok', outcome.response)
     // Subscribe and push presence_state in one step, so no diff falls between them.
     this.conn.hub.subscribe(this)
   }
 
-  private joinFailed(ref: Ref, err: unknown): void {
+  private joinFailed(frame: InboundFrame, err: unknown): void {
     this.conn.hub.logger.error({ err, topic: this.topic }, 'join handler crashed')
     if (this.closing) return
-    this.reply(ref, 'error', { reason: 'join crashed' })
+    this.reply(frame, 'error', { reason: 'join crashed' })
     this.conn.hub.counters.joinsRefused++
     this.end('crash')
   }
 
-  handleEvent(event: string, payload: Payload, ref: Ref): void {
+  handleEvent(frame: InboundFrame): void {
     this.mailbox.enqueue(() => {
       if (this.status !== 'joined' || this.closing) {
-        return this.reply(ref, 'error', { reason: 'unmatched topic' })
+        return this.reply(frame, 'error', { reason: 'unmatched topic' })
       }
-      const handler = this.definition.eventHandlers.get(event)
+      const handler = this.definition.eventHandlers.get(frame.event)
       if (!handler) {
-        return this.reply(ref, 'error', { reason: `no handler for event "${event}"` })
+        return this.reply(frame, 'error', { reason: `no handler for event "${frame.event}"` })
       }
       return settle(
-        () => handler(payload, this.socket()),
-        (result) => this.finishEvent(event, ref, result),
-        (err) => this.crash(err, event),
+        () => handler(frame.payload, this.socket()),
+        (result) => this.finishEvent(frame, result),
+        (err) => this.crash(err, frame.event),
       )
     })
   }
 
-  private finishEvent(event: string, ref: Ref, result: unknown): void {
+  private finishEvent(frame: InboundFrame, result: unknown): void {
     if (this.closing) return
     let outcome
     try {
       outcome = normalizeEvent(result)
     } catch (err) {
-      return this.crash(err, event)
+      return this.crash(err, frame.event)
     }
     if (outcome.socket) this.conn.adopt(outcome.socket)
-    if (outcome.kind === 'reply') this.reply(ref, outcome.status, outcome.response)
+    if (outcome.kind === 'reply') this.reply(frame, outcome.status, outcome.response)
     else if (outcome.kind === 'stop') {
-      this.sendLifecycle(this.conn.wire.dialect.close, reasonPayload(outcome.reason))
+      // The push is answered first: a client waiting for its reply would otherwise time out.
+      const reason = reasonPayload(outcome.reason)
+      this.reply(frame, 'error', reason)
+      this.sendLifecycle(this.conn.wire.dialect.close, reason)
       this.end('stop')
     }
   }
@@ -163,14 +166,14 @@ export class ChannelInstance implements SocketHost, MailboxOwner {
   }
 
   /** The client left: leave hook, untrack, then the ok reply and `*_close`. */
-  leave(ref: Ref): void {
+  leave(frame: InboundFrame): void {
     this.mailbox.enqueue(() => {
-      if (this.closing) return this.reply(ref, 'ok', {})
+      if (this.closing) return this.reply(frame, 'ok', {})
       this.detach()
       return settle(
         () => this.teardown('leave'),
         () => {
-          this.reply(ref, 'ok', {})
+          this.reply(frame, 'ok', {})
           this.sendLifecycle(this.conn.wire.dialect.close, {})
         },
         () => {},
@@ -202,7 +205,7 @@ export class ChannelInstance implements SocketHost, MailboxOwner {
     if (this.closing) return
     this.closing = true
     if (this.subscribed) this.conn.hub.unsubscribe(this)
-    if (this.conn.channels.get(this.topic) === this) this.conn.channels.delete(this.topic)
+    this.conn.channelRemoved(this)
   }
 
   private teardown(reason: LeaveReason): unknown {
@@ -225,9 +228,10 @@ export class ChannelInstance implements SocketHost, MailboxOwner {
     )
   }
 
-  private reply(ref: Ref, status: string, response: unknown): void {
-    if (ref === null) return
-    this.conn.send(this.joinRef, ref, this.topic, this.conn.wire.dialect.reply, { status, response })
+  /** Answers `frame` (a join, push or leave) in the form it came in. */
+  private reply(frame: InboundFrame, status: string, response: unknown): void {
+    if (frame.ref === null) return
+    this.conn.send(this.joinRef, frame.ref, this.topic, this.conn.wire.dialect.reply, { status, response }, frame.encoding)
   }
 
   private sendLifecycle(event: string, payload: unknown): void {

@@ -3,7 +3,7 @@ import type { RawData, WebSocket } from 'ws'
 import { ChannelInstance } from './channel-instance.js'
 import type { LeaveReason } from './channel.js'
 import type { Hub } from './hub.js'
-import { decodeFrame, encodeFrame, type InboundFrame, type Ref, type Wire } from './dialect.js'
+import { decodeFrame, encodeFrame, type Encoding, type InboundFrame, type Ref, type Wire } from './dialect.js'
 import { framePayload, textFrame } from './frame.js'
 import type { RateState } from './limits.js'
 import type { Socket } from './socket.js'
@@ -26,6 +26,13 @@ interface WsInternals {
   _socket?: NetSocket
   _sender?: { _state?: number }
   _extensions?: Record<string, unknown>
+  _receiver?: ReceiverInternals
+}
+
+/** ws's receiver holds the bytes of a frame (or the fragments of a message) still incomplete. */
+interface ReceiverInternals {
+  _bufferedBytes?: number
+  _totalPayloadLength?: number
 }
 
 /**
@@ -39,17 +46,25 @@ export class Connection implements RateState {
   /** The name the `id` hook gave this connection, for `disconnect(id)`. */
   socketId: string | undefined
   lastSeen = Date.now()
+  /** Since when the connection has had no channel (0 while it has one), for unjoinedTimeoutMs. */
+  unjoinedSince = this.lastSeen
+  /** When the idle sweep first saw an incomplete frame pending (0: none), for frameTimeoutMs. */
+  partialSince = 0
   closed = false
   // Rate limits (see Limits): plain fields, one set per socket.
   messageTokens: number
   messageAt: number
   joinTokens: number
   joinAt: number
-  rejected = 0
+  abuse = 0
+  abuseAt = 0
+  /** The last rejected message was answered: later ones are only counted until one is admitted. */
+  rejectionAnswered = false
   private corked = false
   /** Set when frames can bypass ws's sender; undefined means "use ws.send". */
   private readonly raw: NetSocket | undefined
   private readonly sender: { _state?: number } | undefined
+  private readonly receiver: ReceiverInternals | undefined
 
   constructor(
     readonly hub: Hub,
@@ -62,7 +77,7 @@ export class Connection implements RateState {
     // Full buckets to start with.
     this.messageTokens = hub.options.messagesPerSecond
     this.joinTokens = hub.options.joinsPerSecond
-    this.messageAt = this.joinAt = this.lastSeen
+    this.messageAt = this.joinAt = this.abuseAt = this.lastSeen
     const internals = ws as unknown as WsInternals
     const fast =
       internals._socket !== undefined &&
@@ -70,6 +85,7 @@ export class Connection implements RateState {
       (internals._extensions === undefined || Object.keys(internals._extensions).length === 0)
     this.raw = fast ? internals._socket : undefined
     this.sender = fast ? internals._sender : undefined
+    this.receiver = internals._receiver
     // Shared listeners (no closures per socket): ws calls them with itself as `this`.
     ;(ws as unknown as { [CONNECTION]: Connection })[CONNECTION] = this
     const owned = ws as unknown as { on(event: string, fn: (this: Owned, ...args: any[]) => void): void }
@@ -103,7 +119,8 @@ export class Connection implements RateState {
       void this.close(1008, 'message rate limit exceeded')
       return
     }
-    const decoded = decodeFrame(data.toString(), this.wire.encoding)
+    if (limited === 'drop') return
+    const decoded = decodeFrame(data.toString(), this.wire.encoding, this.wire.dialect.name === 'hornbeam')
     if (!decoded.ok) {
       hub.counters.malformed++
       hub.logger.debug({ connection: this.id, reason: decoded.reason }, 'malformed frame')
@@ -112,38 +129,66 @@ export class Connection implements RateState {
       }
       return
     }
-    if (limited === 'reject') {
-      return this.replyError(decoded.frame.joinRef, decoded.frame.ref, decoded.frame.topic, 'rate limited')
+    const frame = decoded.frame
+    if (limited === 'reject') return this.replyError(frame.joinRef, frame.ref, frame.topic, 'rate limited', frame.encoding)
+    // Before any routing or allocation: a long name would be kept for as long as it is joined.
+    const tooLong = hub.limits.checkNames(frame.topic, frame.event)
+    if (tooLong !== undefined) {
+      hub.counters.malformed++
+      return this.replyError(frame.joinRef, frame.ref, frame.topic, tooLong, frame.encoding)
     }
-    this.dispatch(decoded.frame)
+    this.dispatch(frame)
   }
 
   private dispatch(frame: InboundFrame): void {
     const dialect = this.wire.dialect
     if (frame.event === dialect.join) return this.join(frame)
     if (frame.event === 'heartbeat' && frame.topic === dialect.heartbeatTopic) {
-      return this.send(null, frame.ref, frame.topic, dialect.reply, { status: 'ok', response: {} })
+      return this.send(null, frame.ref, frame.topic, dialect.reply, { status: 'ok', response: {} }, frame.encoding)
     }
     const channel = this.channels.get(frame.topic)
     if (channel === undefined || (frame.joinRef !== null && frame.joinRef !== channel.joinRef)) {
-      return this.replyError(frame.joinRef, frame.ref, frame.topic, 'unmatched topic')
+      return this.replyError(frame.joinRef, frame.ref, frame.topic, 'unmatched topic', frame.encoding)
     }
-    if (frame.event === dialect.leave) return channel.leave(frame.ref)
-    channel.handleEvent(frame.event, frame.payload, frame.ref)
+    if (frame.event === dialect.leave) return channel.leave(frame)
+    channel.handleEvent(frame)
   }
 
   private join(frame: InboundFrame): void {
     const route = this.hub.router.match(frame.topic)
-    if (route === undefined) return this.replyError(frame.joinRef, frame.ref, frame.topic, 'unmatched topic')
+    if (route === undefined) return this.replyError(frame.joinRef, frame.ref, frame.topic, 'unmatched topic', frame.encoding)
     const previous = this.channels.get(frame.topic)
     const refusal = this.hub.limits.admitJoin(this, previous !== undefined)
-    if (refusal !== undefined) return this.replyError(frame.joinRef, frame.ref, frame.topic, refusal)
+    if (refusal !== undefined) return this.replyError(frame.joinRef, frame.ref, frame.topic, refusal, frame.encoding)
     const joinRef = frame.joinRef ?? frame.ref
     // A second join replaces the first: its teardown (leave hook, untrack) runs before the join.
     const after = previous?.shutdown('rejoin', true)
     const channel = new ChannelInstance(this, frame.topic, joinRef, route.value, route.params)
     this.channels.set(frame.topic, channel)
-    channel.join(frame.ref, frame.payload, after)
+    this.unjoinedSince = 0
+    channel.join(frame, after)
+  }
+
+  /** A channel ended: it is no longer in the table. */
+  channelRemoved(channel: ChannelInstance): void {
+    if (this.channels.get(channel.topic) !== channel) return
+    this.channels.delete(channel.topic)
+    if (this.channels.size === 0) this.unjoinedSince = Date.now()
+  }
+
+  /**
+   * Since when (as first seen by the idle sweep) an incomplete frame has been pending, or
+   * Infinity when none is: a frame trickled in slowly holds up to maxPayload for its whole life.
+   */
+  partialFrameSince(now: number): number {
+    const r = this.receiver
+    if (r === undefined || !((r._bufferedBytes ?? 0) > 0 || (r._totalPayloadLength ?? 0) > 0)) {
+      this.partialSince = 0
+      return Infinity
+    }
+    // First seen now, or a message completed since: a new frame started.
+    if (this.partialSince === 0 || this.lastSeen > this.partialSince) this.partialSince = now
+    return this.partialSince
   }
 
   /** Keeps the assigns of a socket a handler returned. */
@@ -153,13 +198,13 @@ export class Connection implements RateState {
 
   // -- outbound
 
-  replyError(joinRef: Ref, ref: Ref, topic: string, reason: string): void {
+  replyError(joinRef: Ref, ref: Ref, topic: string, reason: string, encoding: Encoding = this.wire.encoding): void {
     if (ref === null) return
-    this.send(joinRef, ref, topic, this.wire.dialect.reply, { status: 'error', response: { reason } })
+    this.send(joinRef, ref, topic, this.wire.dialect.reply, { status: 'error', response: { reason } }, encoding)
   }
 
-  send(joinRef: Ref, ref: Ref, topic: string, event: string, payload: unknown): void {
-    this.writeFrame(textFrame(encodeFrame(this.wire.encoding, joinRef, ref, topic, event, payload)))
+  send(joinRef: Ref, ref: Ref, topic: string, event: string, payload: unknown, encoding: Encoding = this.wire.encoding): void {
+    this.writeFrame(textFrame(encodeFrame(encoding, joinRef, ref, topic, event, payload)))
   }
 
   /** Writes a frame built by textFrame. The fan-out hot path: keep it lean. */
@@ -167,21 +212,50 @@ export class Connection implements RateState {
     if (this.closed || this.ws.readyState !== 1) return
     const raw = this.raw
     const buffered = raw !== undefined ? raw.writableLength : this.ws.bufferedAmount
-    if (buffered > this.hub.options.maxBufferedBytes && this.hub.limits.overflow(this)) return
+    // The frame about to be queued counts: one large frame must not carry a socket past the bound.
+    if (buffered + frame.length > this.hub.options.maxBufferedBytes && this.overflowed()) return
     const stats = this.hub.counters
     stats.framesOut++
     stats.bytesOut += frame.length
     // ws's sender is idle (no compression or blob in progress): the socket is ours to write.
     if (raw !== undefined && this.sender!._state === 0) {
-      if (!this.corked) {
-        this.corked = true
-        raw.cork()
-        this.hub.scheduleUncork(this)
-      }
+      this.corkOnce(raw)
       raw.write(frame)
     } else {
       this.ws.send(framePayload(frame), { binary: false })
     }
+  }
+
+  /** Writes one frame given in parts (textFrameParts): shared parts are written, not copied. */
+  writeParts(parts: readonly Buffer[]): void {
+    if (this.closed || this.ws.readyState !== 1) return
+    const raw = this.raw
+    let length = 0
+    for (const part of parts) length += part.length
+    const buffered = raw !== undefined ? raw.writableLength : this.ws.bufferedAmount
+    if (buffered + length > this.hub.options.maxBufferedBytes && this.overflowed()) return
+    this.hub.counters.framesOut++
+    this.hub.counters.bytesOut += length
+    if (raw !== undefined && this.sender!._state === 0) {
+      this.corkOnce(raw)
+      for (const part of parts) raw.write(part)
+    } else {
+      this.ws.send(framePayload(Buffer.concat(parts as Buffer[], length)), { binary: false })
+    }
+  }
+
+  /** True when the frame must not be written: dropped, or the socket is being closed with 1013. */
+  private overflowed(): boolean {
+    const verdict = this.hub.limits.overflow(this.id)
+    if (verdict === 'close') void this.close(1013, 'slow consumer')
+    return true
+  }
+
+  private corkOnce(raw: NetSocket): void {
+    if (this.corked) return
+    this.corked = true
+    raw.cork()
+    this.hub.scheduleUncork(this)
   }
 
   uncork(): void {

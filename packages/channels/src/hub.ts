@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { ChannelInstance } from './channel-instance.js'
-import type { ConnectInfo, OriginCheck } from './auth.js'
+import type { AllowedHosts, ConnectInfo, OriginCheck } from './auth.js'
 import { ChannelDefinition } from './channel.js'
 import { Connection } from './connection.js'
 import { defaultLimits, Limits, type LimitOptions } from './limits.js'
@@ -34,16 +34,28 @@ export interface HubOptions extends Partial<LimitOptions> {
   connect?: ConnectHook<any>
   id?: IdHook
   logger?: Logger
-  /** A socket that sends nothing (not even a heartbeat) this long is closed. Default 60 s. */
+  /** A socket that sends nothing (not even a heartbeat) this long is closed with 1001. Default 60 s. */
   idleTimeoutMs?: number
+  /** A socket that has joined no channel this long is closed with 1008. Default 45 s. */
+  unjoinedTimeoutMs?: number
+  /** A frame whose first bytes arrived must be complete within this; else 1008. Default 10 s. */
+  frameTimeoutMs?: number
+  /** An upgrade must be accepted (app middleware, connect hook) within this; else 503. Default 10 s. */
+  handshakeTimeoutMs?: number
   /** Which browser origins may connect; default: the Origin must match the Host. */
   checkOrigin?: OriginCheck
+  /** Which Host headers an upgrade may carry (DNS rebinding); see AllowedHosts. */
+  allowedHosts?: AllowedHosts
   presence?: Partial<PresenceOptions>
 }
 
 export interface ResolvedOptions extends LimitOptions {
   idleTimeoutMs: number
+  unjoinedTimeoutMs: number
+  frameTimeoutMs: number
+  handshakeTimeoutMs: number
   checkOrigin: OriginCheck
+  allowedHosts: AllowedHosts | undefined
 }
 
 export interface HubStats {
@@ -95,7 +107,15 @@ export class Hub {
 
   constructor(readonly hooks: HubOptions = {}) {
     this.logger = hooks.logger ?? consoleLogger
-    this.options = { ...defaultLimits, idleTimeoutMs: 60_000, checkOrigin: true, ...definedOnly(hooks) } as ResolvedOptions
+    this.options = {
+      ...defaultLimits,
+      idleTimeoutMs: 60_000,
+      unjoinedTimeoutMs: 45_000,
+      frameTimeoutMs: 10_000,
+      handshakeTimeoutMs: 10_000,
+      checkOrigin: true,
+      ...definedOnly(hooks),
+    } as ResolvedOptions
     this.limits = new Limits(this.options, this.counters, this.logger)
     this.adapter = hooks.adapter ?? memoryAdapter()
     this.wss = new WebSocketServer({
@@ -114,9 +134,10 @@ export class Hub {
         hasSubscribers: (topic) => this.topics.has(topic),
         deliverLocal: (topic, message) => this.deliverLocal(topic, message, undefined),
       },
-      { ...defaultPresenceOptions, ...definedOnly(hooks.presence ?? {}) },
+      { ...defaultPresenceOptions, ...definedOnly(hooks.presence ?? {}), maxMetaBytes: this.options.maxPresenceMetaBytes },
     )
-    const sweepEvery = Math.max(50, Math.min(5000, Math.floor(this.options.idleTimeoutMs / 4)))
+    const shortest = Math.min(this.options.idleTimeoutMs, this.options.unjoinedTimeoutMs, this.options.frameTimeoutMs)
+    const sweepEvery = Math.max(50, Math.min(5000, Math.floor(shortest / 4)))
     this.sweeper = setInterval(() => this.sweepIdle(), sweepEvery)
     this.sweeper.unref()
     this.started = this.start()
@@ -201,7 +222,7 @@ export class Hub {
     set.add(channel)
     channel.subscribed = true
     this.presenceTracker.subscribed(channel.topic)
-    channel.conn.writeFrame(this.presenceTracker.stateMessage(channel.topic, channel.joinRef).frameFor(channel.conn.wire))
+    channel.conn.writeParts(this.presenceTracker.stateFrame(channel.topic, channel.joinRef, channel.conn.wire))
   }
 
   /** @internal */
@@ -211,6 +232,7 @@ export class Hub {
     if (set === undefined || !set.delete(channel) || set.size > 0) return
     this.topics.delete(channel.topic)
     this.adapter.unsubscribe(`topic:${channel.topic}`)
+    this.presenceTracker.unsubscribed(channel.topic)
   }
 
   // -- presence
@@ -317,10 +339,16 @@ export class Hub {
     this.connections.delete(conn)
   }
 
+  /** The per-socket deadlines, checked in one pass: no timer per socket. */
   private sweepIdle(): void {
-    const deadline = Date.now() - this.options.idleTimeoutMs
+    const now = Date.now()
+    const idle = now - this.options.idleTimeoutMs
+    const unjoined = now - this.options.unjoinedTimeoutMs
+    const frame = now - this.options.frameTimeoutMs
     for (const conn of this.connections) {
-      if (conn.lastSeen < deadline) void conn.close(1001, 'idle timeout')
+      if (conn.lastSeen < idle) void conn.close(1001, 'idle timeout')
+      else if (conn.unjoinedSince !== 0 && conn.unjoinedSince < unjoined) void conn.close(1008, 'no channel joined')
+      else if (conn.partialFrameSince(now) < frame) void conn.close(1008, 'frame timeout')
     }
   }
 

@@ -1,16 +1,23 @@
-import type { Connection } from './connection.js'
 import type { Logger } from './logger.js'
 
 export interface LimitOptions {
   /** Largest frame a client may send, in bytes; a larger one closes the socket with 1009. */
   maxPayload: number
+  /** Longest topic name a client may send, in UTF-8 bytes; a longer one gets an error reply. */
+  maxTopicLength: number
+  /** Longest event name a client may send, in UTF-8 bytes; a longer one gets an error reply. */
+  maxEventLength: number
   /** Channels one socket may have joined at once; past it a join gets "too many channels". */
   maxChannelsPerSocket: number
   /** Messages per second per socket (token bucket, burst of the same size); 0 turns it off. */
   messagesPerSecond: number
   /** Joins per second per socket; 0 turns it off. */
   joinsPerSecond: number
-  /** Rejected messages in a row after which the socket is closed with 1008. */
+  /**
+   * Rate-limited messages after which the socket is closed with 1008. Each rejected message adds
+   * one to the socket's abuse score, which halves every 10 s: a flood passes it quickly, an
+   * occasional burst over the rate never does.
+   */
   maxRejectedMessages: number
   /** Sockets one hub accepts; past it an upgrade is refused with 503. 0 means no limit. */
   maxConnections: number
@@ -18,26 +25,39 @@ export interface LimitOptions {
   maxBufferedBytes: number
   /** What happens to a slow consumer: closed with 1013, or its frames are dropped. */
   slowConsumer: 'close' | 'drop'
+  /** The largest presence a socket may track: its key and meta as JSON, in bytes. */
+  maxPresenceMetaBytes: number
 }
 
 export const defaultLimits: LimitOptions = {
-  maxPayload: 1024 * 1024,
+  maxPayload: 64 * 1024,
+  maxTopicLength: 255,
+  maxEventLength: 255,
   maxChannelsPerSocket: 100,
   messagesPerSecond: 100,
   joinsPerSecond: 20,
   maxRejectedMessages: 50,
   maxConnections: 0,
-  maxBufferedBytes: 16 * 1024 * 1024,
+  maxBufferedBytes: 4 * 1024 * 1024,
   slowConsumer: 'close',
+  maxPresenceMetaBytes: 8 * 1024,
 }
+
+/** The abuse score halves in this time. */
+const ABUSE_HALF_LIFE_MS = 10_000
 
 /** Per-socket limit state, kept as plain fields on the connection (no object per socket). */
 export interface RateState {
+  /** Updated on every frame: the time the limits read. */
+  lastSeen: number
   messageTokens: number
   messageAt: number
   joinTokens: number
   joinAt: number
-  rejected: number
+  abuse: number
+  abuseAt: number
+  rejectionAnswered: boolean
+  readonly channels: { readonly size: number }
 }
 
 /** A token bucket refilled continuously: `rate` tokens a second, at most `rate` banked. */
@@ -51,6 +71,12 @@ export interface LimitCounters {
   droppedFrames: number
 }
 
+/**
+ * What to do with a message: handle it; answer it with "rate limited"; drop it unanswered (the
+ * socket was already told, and is still over the rate); close the socket (sustained abuse).
+ */
+export type Admission = 'ok' | 'reject' | 'drop' | 'close'
+
 /** Enforces the per-socket limits. One instance per hub; per-socket state on the connection. */
 export class Limits {
   constructor(
@@ -59,8 +85,7 @@ export class Limits {
     private readonly logger: Logger,
   ) {}
 
-  /** 'ok', 'reject' (answer with an error) or 'close' (sustained abuse). */
-  admitMessage(conn: Connection): 'ok' | 'reject' | 'close' {
+  admitMessage(conn: RateState): Admission {
     const rate = this.options.messagesPerSecond
     if (rate <= 0) return 'ok'
     const now = conn.lastSeen
@@ -68,16 +93,29 @@ export class Limits {
     conn.messageAt = now
     if (tokens >= 1) {
       conn.messageTokens = tokens - 1
-      conn.rejected = 0
+      conn.rejectionAnswered = false
       return 'ok'
     }
     conn.messageTokens = tokens
     this.counters.rateLimited++
-    return ++conn.rejected > this.options.maxRejectedMessages ? 'close' : 'reject'
+    // The score decays instead of resetting: admitted messages in between do not clear a flood.
+    conn.abuse = conn.abuse * 2 ** (-(now - conn.abuseAt) / ABUSE_HALF_LIFE_MS) + 1
+    conn.abuseAt = now
+    if (conn.abuse > this.options.maxRejectedMessages) return 'close'
+    if (conn.rejectionAnswered) return 'drop'
+    conn.rejectionAnswered = true
+    return 'reject'
+  }
+
+  /** An error reason when the topic or event name is too long, else undefined. */
+  checkNames(topic: string, event: string): string | undefined {
+    if (tooLong(topic, this.options.maxTopicLength)) return `topic too long (maxTopicLength is ${this.options.maxTopicLength} bytes)`
+    if (tooLong(event, this.options.maxEventLength)) return `event too long (maxEventLength is ${this.options.maxEventLength} bytes)`
+    return undefined
   }
 
   /** A reason to refuse the join, or undefined. */
-  admitJoin(conn: Connection, replacing: boolean): string | undefined {
+  admitJoin(conn: RateState, replacing: boolean): string | undefined {
     if (!replacing && conn.channels.size >= this.options.maxChannelsPerSocket) return 'too many channels'
     const rate = this.options.joinsPerSecond
     if (rate <= 0) return undefined
@@ -94,17 +132,22 @@ export class Limits {
   }
 
   /**
-   * A socket's buffer passed maxBufferedBytes. Returns true when the frame must not be written:
-   * dropped ('drop') or the socket is being closed with 1013 ('close').
+   * A socket's buffer would pass maxBufferedBytes: drop the frame ('drop'), or close the socket
+   * with 1013 ('close'). The caller acts on the verdict.
    */
-  overflow(conn: Connection): boolean {
+  overflow(connectionId: string): 'drop' | 'close' {
     if (this.options.slowConsumer === 'drop') {
       this.counters.droppedFrames++
-      return true
+      return 'drop'
     }
     this.counters.slowConsumers++
-    this.logger.warn({ connection: conn.id }, 'slow consumer closed')
-    void conn.close(1013, 'slow consumer')
-    return true
+    this.logger.warn({ connection: connectionId }, 'slow consumer closed')
+    return 'close'
   }
+}
+
+/** UTF-8 length over `max`, without encoding short ASCII-length names. */
+function tooLong(name: string, max: number): boolean {
+  if (name.length > max) return true
+  return name.length * 3 > max && Buffer.byteLength(name) > max
 }

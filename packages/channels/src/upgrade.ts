@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http'
+import type { Socket as NetSocket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { originAllowed, tokenFromProtocols } from './auth.js'
+import { hostAllowed, originAllowed, tokenFromProtocols } from './auth.js'
 import { UnsupportedVersionError, wireFromQuery, type Wire } from './dialect.js'
 import type { Hub } from './hub.js'
 
@@ -36,6 +37,7 @@ export function endpointPaths(path: string): [string, string] {
 }
 
 export async function prepareConnection(hub: Hub, raw: IncomingMessage, request: unknown): Promise<Prepared | Refusal> {
+  if (!hostAllowed(hub.options.allowedHosts, raw, hub.logger)) return { status: 403, message: 'host not allowed' }
   if (!originAllowed(hub.options.checkOrigin, raw, hub.logger)) return { status: 403, message: 'origin not allowed' }
   const query = new URL(raw.url ?? '/', 'http://localhost').searchParams
   let wire: Wire
@@ -87,6 +89,7 @@ export function attachToServer(hub: Hub, server: Server, options: AttachOptions)
       const target = list.find((m) => m.paths[0] === pathname || m.paths[1] === pathname)
       if (target) {
         socket.on('error', target.hub.onSocketError)
+        guardHandshake(socket, target.hub.options.handshakeTimeoutMs)
         return target.onUpgrade(req, socket, head)
       }
       // Not ours. Another upgrade listener may want it; if there is none, say so.
@@ -106,6 +109,21 @@ export function attachToServer(hub: Hub, server: Server, options: AttachOptions)
       mounts.delete(server)
     }
   }
+}
+
+/**
+ * Refuses (503) an upgrade that is not done within `ms`: the app's middleware or the connect
+ * hook never answered. ws clears the socket's timeout when it takes the socket over.
+ */
+export function guardHandshake(socket: Duplex, ms: number): void {
+  if (ms > 0 && typeof (socket as NetSocket).setTimeout === 'function') (socket as NetSocket).setTimeout(ms, onHandshakeTimeout)
+}
+
+// Called with the socket as `this`: no closure per upgrade.
+function onHandshakeTimeout(this: NetSocket): void {
+  refuseUpgrade(this, { status: 503, message: 'handshake timeout' })
+  // The peer may never close its side: do not leave the socket half-open.
+  this.destroySoon()
 }
 
 /** Answers an upgrade request with an HTTP error and closes the socket. */

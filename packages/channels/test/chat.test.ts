@@ -63,3 +63,13 @@ for (const [dialect, query] of [['hornbeam', ''], ['phoenix', '?vsn=2.0.0']] as 
     await bob.close()
   })
 }
+
+t.test('the chat caps usernames (every joiner gets every username in presence_state)', async (t) => {
+  const srv = await startServer()
+  t.teardown(srv.close)
+  defineChat(srv.hub)
+  const c = await RawClient.connect(srv.url())
+  t.teardown(() => c.close())
+  t.same((await c.join('room:lobby', { username: 'x'.repeat(33) })).response, { reason: 'username too long (at most 32 characters)' })
+  t.equal((await c.join('room:lobby', { username: 'x'.repeat(32) })).status, 'ok')
+})

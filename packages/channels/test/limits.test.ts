@@ -2,7 +2,7 @@
 import t from 'tap'
 import WebSocket from 'ws'
 import { registerMetrics } from '@hornbeam/channels/prometheus'
-import { RawClient, startServer, sleep, eventually } from '../../../test/helpers/wire.js'
+import { RawClient, startServer, sleep, eventually, quietLogger } from '../../../test/helpers/wire.js'
 
 t.test('maxChannelsPerSocket: a join past it gets "too many channels"', async (t) => {
   const srv = await startServer({ maxChannelsPerSocket: 2 })
@@ -16,7 +16,7 @@ t.test('maxChannelsPerSocket: a join past it gets "too many channels"', async (t
   t.equal((await c.join('c:2')).status, 'ok', 'rejoining a joined topic is not a new channel')
 })
 
-t.test('messagesPerSecond: an error reply past it; sustained abuse closes with 1008', async (t) => {
+t.test('messagesPerSecond: one error reply past it, the rest counted; sustained abuse closes with 1008', async (t) => {
   const srv = await startServer({ messagesPerSecond: 5, maxRejectedMessages: 10 })
   t.teardown(srv.close)
   srv.hub.channel('m:1').on('ping', () => ['reply', {}])
@@ -27,13 +27,44 @@ t.test('messagesPerSecond: an error reply past it; sustained abuse closes with 1
     c.send(joinRef, ref, 'm:1', 'ping', {})
     return ref
   })
-  await eventually(() => refs.every((r) => c.frames.some((f) => f[1] === r)), 2000, 'all answered')
-  const statuses = refs.map((r) => c.frames.find((f) => f[1] === r)![4])
-  t.ok(statuses.filter((s) => s.status === 'ok').length <= 5, 'no more than the bucket allows')
-  t.ok(statuses.some((s) => s.status === 'error' && s.response.reason === 'rate limited'), 'rate limited replies')
+  // Once the hub has taken all twelve, a broadcast marks the end of whatever it answered.
+  await eventually(() => srv.hub.stats().rateLimited >= 12 - 5, 2000, 'all taken')
+  srv.hub.broadcast('m:1', 'marker', {})
+  await c.waitFor((f) => f[3] === 'marker')
+  const answers = refs.map((r) => c.frames.find((f) => f[1] === r)?.[4])
+  const admitted = answers.filter((a) => a?.status === 'ok').length
+  t.ok(admitted <= 5, `${admitted} admitted: no more than the bucket allows`)
+  t.same(answers.filter((a) => a?.status === 'error'), [{ status: 'error', response: { reason: 'rate limited' } }], 'one "rate limited" reply')
+  t.equal(answers.filter((a) => a === undefined).length, 12 - admitted - 1, 'the other rejections are counted, not answered')
+  t.equal(srv.hub.stats().rateLimited, 12 - admitted)
   for (let i = 0; i < 20; i++) c.send(joinRef, c.nextRef(), 'm:1', 'ping', {})
   t.same(await c.waitForClose(), { code: 1008, reason: 'message rate limit exceeded' })
   t.ok(srv.hub.stats().rateLimited > 10)
+})
+
+t.test('the abuse score decays (half-life 10 s) instead of resetting on an admitted message', async (t) => {
+  const { Limits, defaultLimits } = await import('../dist/limits.js')
+  const counters = { rateLimited: 0, slowConsumers: 0, droppedFrames: 0 }
+  const limits = new Limits({ ...defaultLimits, messagesPerSecond: 10, maxRejectedMessages: 20 }, counters, quietLogger())
+  const state = { lastSeen: 0, messageTokens: 10, messageAt: 0, joinTokens: 0, joinAt: 0, abuse: 0, abuseAt: 0, rejectionAnswered: false, channels: { size: 0 } }
+  const at = (ms: number) => ((state.lastSeen = ms), limits.admitMessage(state))
+  // 20 messages a second, twice the rate: half are rejected, and the score climbs past 20.
+  const verdicts: string[] = []
+  for (let ms = 0; !verdicts.includes('close'); ms += 50) verdicts.push(at(ms))
+  t.ok(verdicts.includes('ok'), 'messages were admitted in between')
+  t.ok(verdicts.every((v, i) => v !== 'reject' || i === 0 || verdicts[i - 1] === 'ok'), 'a rejection is answered only after an admitted message')
+  t.ok(verdicts.length < 200, `closed after ${verdicts.length} messages (${verdicts.length * 50} ms) at twice the rate`)
+  // An occasional burst: 12 at once (2 over), then quiet for a minute, ten times: never closed.
+  const calm = { ...state, lastSeen: 0, messageTokens: 10, messageAt: 0, abuse: 0, abuseAt: 0 }
+  const seen = new Set<string>()
+  for (let minute = 0; minute < 10; minute++) {
+    for (let i = 0; i < 12; i++) {
+      calm.lastSeen = minute * 60_000
+      seen.add(limits.admitMessage(calm))
+    }
+  }
+  t.notOk(seen.has('close'), 'bursts a little over the rate, spread out, are never closed')
+  t.ok(calm.abuse < 3, `the score decayed between bursts (${calm.abuse.toFixed(2)})`)
 })
 
 t.test('joinsPerSecond', async (t) => {

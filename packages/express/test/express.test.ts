@@ -156,3 +156,9 @@ t.test('graceful close: 1012, leave hooks ran and presence empty before it resol
   await srv.close()
   await sleep(10)
 })
+
+t.test('an upgrade held up by middleware before ours is refused after handshakeTimeoutMs', async (t) => {
+  const srv = await startApp(express, { options: { handshakeTimeoutMs: 300 }, before: (app) => app.use((_req: any, _res: any, _next: any) => {}) })
+  t.teardown(srv.close)
+  await t.rejects(RawClient.connect(srv.url()), /HTTP 503/)
+})

@@ -8,7 +8,11 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import type { WebSocket } from 'ws'
-import { createHub, endpointPaths, type ConnectHook, type Hub, type HubOptions, type Prepared, type TopicPresence } from '@hornbeam/channels'
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import {
+  createHub, endpointPaths, guardHandshake, type ConnectHook, type Hub, type HubOptions, type Prepared, type TopicPresence,
+} from '@hornbeam/channels'
 
 export interface ChannelsPluginOptions extends Omit<HubOptions, 'connect'> {
   /** Where clients connect; `path + '/websocket'` is served too. Default '/ws'. */
@@ -96,6 +100,15 @@ const plugin: FastifyPluginAsync<ChannelsPluginOptions> = async (fastify, option
     accepted.add(conn)
     socket.once('close', () => accepted.delete(conn))
   }
+
+  // An upgrade that the app's hooks or the connect hook never finish is refused after
+  // handshakeTimeoutMs (ws clears the timer once it takes the socket).
+  const paths = endpointPaths(path)
+  fastify.server.on('upgrade', function hornbeamHandshakeGuard(req: IncomingMessage, socket: Duplex) {
+    const q = req.url?.indexOf('?') ?? -1
+    const pathname = q < 0 ? req.url : req.url!.slice(0, q)
+    if (pathname === paths[0] || pathname === paths[1]) guardHandshake(socket, hub.options.handshakeTimeoutMs)
+  })
 
   for (const url of endpointPaths(path)) {
     fastify.route({

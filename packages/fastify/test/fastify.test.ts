@@ -283,7 +283,8 @@ t.test('@fastify/websocket registered by the user first: used, not registered tw
   const leaves: string[] = []
   defineChat(app.channels, leaves)
   await app.listen({ port: 0, host: '127.0.0.1' })
-  t.equal(app.server.listenerCount('upgrade'), 1, 'one upgrade listener: @fastify/websocket was not registered twice')
+  const theirs = app.server.listeners('upgrade').filter((l) => l.name !== 'hornbeamHandshakeGuard')
+  t.equal(theirs.length, 1, 'one upgrade listener: @fastify/websocket was not registered twice')
   const port = (app.server.address() as AddressInfo).port
 
   const alice = await RawClient.connect(`ws://127.0.0.1:${port}/ws`)
@@ -384,4 +385,11 @@ t.test('without @hornbeam/client installed, hornbeam.js is a 404 that says so', 
   const ws = await app.injectWS('/ws')
   t.ok(ws, 'the endpoint still works')
   ws.terminate()
+})
+
+t.test('an upgrade held up by an app hook is refused after handshakeTimeoutMs', opts, async (t) => {
+  const { url } = await start(t, { handshakeTimeoutMs: 300 }, {
+    before: (app) => void app.addHook('onRequest', (_request, _reply, _done) => {}), // never calls done
+  })
+  await t.rejects(RawClient.connect(url()), /HTTP 503/)
 })
