@@ -75,6 +75,26 @@ export class Channel implements PushHost {
     return this.current
   }
 
+  isClosed(): boolean {
+    return this.current === 'closed'
+  }
+
+  isErrored(): boolean {
+    return this.current === 'errored'
+  }
+
+  isJoined(): boolean {
+    return this.current === 'joined'
+  }
+
+  isJoining(): boolean {
+    return this.current === 'joining'
+  }
+
+  isLeaving(): boolean {
+    return this.current === 'leaving'
+  }
+
   /**
    * Joins the topic with the channel's params and returns the join push: chain
    * `.receive('ok' | 'error' | 'timeout', callback)`. The join is sent when the socket is open;

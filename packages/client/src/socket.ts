@@ -118,7 +118,7 @@ export class Socket {
 
   /** The URL the next connect() opens (params evaluated now). */
   endPointURL(): string {
-    return endPointURL(this.endPoint, typeof this.params === 'function' ? this.params() : this.params)
+    return endPointURL(this.endPoint, typeof this.params === 'function' ? this.params() : this.params, undefined, this.transport !== undefined)
   }
 
   /** Opens the connection, unless one is open or opening. */

@@ -360,3 +360,26 @@ t.test('joining a topic a second time on one socket leaves the first channel', (
   })
   t.end()
 })
+
+t.test("the upstream client's state predicates: isJoining, isJoined, isErrored, isLeaving, isClosed", (t) => {
+  withClock(() => {
+    const { socket, conn } = connected()
+    const channel = socket.channel('room:lobby')
+    const states = () => [channel.isClosed(), channel.isJoining(), channel.isJoined(), channel.isErrored(), channel.isLeaving()]
+    t.same(states(), [true, false, false, false, false], 'closed before join')
+    channel.join()
+    t.same(states(), [false, true, false, false, false], 'joining')
+    const join = conn().frames('hb_join')[0]!
+    conn().reply(join)
+    t.same(states(), [false, false, true, false, false], 'joined')
+    channel.leave()
+    t.same(states(), [false, false, false, false, true], 'leaving')
+    const other = socket.channel('room:other')
+    other.join()
+    const otherJoin = conn().frames('hb_join')[1]!
+    conn().reply(otherJoin)
+    conn().deliver([otherJoin[0], otherJoin[0], 'room:other', 'hb_error', {}])
+    t.ok(other.isErrored(), 'errored')
+  })
+  t.end()
+})

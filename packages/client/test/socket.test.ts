@@ -26,7 +26,20 @@ t.test('endpoint: /websocket appended, paths resolved against the page, params i
   t.equal(endPointURL('https://h.test/ws?x=1', { y: 2 }), 'wss://h.test/ws/websocket?x=1&y=2')
   t.equal(endPointURL('ws://h.test/ws/websocket', {}), 'ws://h.test/ws/websocket', 'not appended twice')
   t.throws(() => endPointURL('/ws', {}, undefined), /relative.*absolute URL/)
+  t.equal(endPointURL('/ws', { token: 't' }, undefined, true), '/ws/websocket?token=t', 'relative, for an explicit transport')
+  t.equal(endPointURL('//h.test/ws', {}, undefined, true), '//h.test/ws/websocket')
   t.throws(() => endPointURL('ftp://h.test/ws', {}), /must be a ws:/)
+  t.end()
+})
+
+t.test('new Socket(relative, { transport }): the transport gets the relative URL, as with the upstream client', (t) => {
+  withClock(() => {
+    FakeWebSocket.reset()
+    const socket = new Socket('/ws', { transport: FakeWebSocket, params: { token: 'x' }, heartbeatIntervalMs: 0 })
+    socket.connect()
+    t.equal(FakeWebSocket.last.url, '/ws/websocket?token=x')
+    socket.disconnect()
+  })
   t.end()
 })
 
