@@ -55,3 +55,38 @@ t.test('rest-realtime: REST writes appear on sockets, socket joins appear in RES
   t.equal((await (await fetch(ex.url + '/boards/news/messages')).json()).length, 1)
   t.equal((await fetch(ex.url + '/boards/news/messages', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status, 400)
 })
+
+t.test('chat-fastify: request logs carry no query string (clients send their token there)', async (t) => {
+  const ex = await startExample('chat-fastify', { LOG_LEVEL: 'info' })
+  t.teardown(ex.stop)
+  const ws = new WebSocket(ex.url.replace('http', 'ws') + '/ws/websocket?token=sekrit-token&vsn=2.0.0')
+  await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)))
+  ws.close()
+  await eventually(() => /"url":"\/ws\/websocket\?…"/.test(ex.output()), 5000, 'the upgrade request logged')
+  t.notMatch(ex.output(), /sekrit-token/, 'the token is not in the logs')
+})
+
+t.test('the examples keep serving after an unhandled rejection (logged)', async (t) => {
+  const { spawn } = await import('node:child_process')
+  const { root } = await import('./helpers/examples.js')
+  const script = (install: boolean) => `
+    import { keepServingOnUnhandledRejection } from '@hornbeam/example-chat-shared'
+    ${install ? "keepServingOnUnhandledRejection((err) => console.log('logged: ' + err.message))" : ''}
+    Promise.reject(new Error('a handler forgot to await'))
+    setTimeout(() => console.log('still serving'), 50)
+  `
+  const run = (install: boolean) =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script(install)], { cwd: `${root}/examples/chat-fastify`, stdio: ['ignore', 'pipe', 'pipe'] })
+      let out = ''
+      child.stdout.on('data', (d) => (out += d))
+      child.stderr.on('data', (d) => (out += d))
+      child.on('exit', (code) => resolve({ code, out }))
+    })
+  const kept = await run(true)
+  t.equal(kept.code, 0)
+  t.match(kept.out, /logged: a handler forgot to await[\s\S]*still serving/)
+  const bare = await run(false)
+  t.not(bare.code, 0, 'without it, Node exits on the rejection')
+  t.notMatch(bare.out, /still serving/)
+})

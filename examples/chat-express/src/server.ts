@@ -1,12 +1,13 @@
 // The seed's chat on Express: `npm run start:express` at the repository root.
 import express from 'express'
 import { channelsMiddleware } from '@hornbeam/express'
-import { adapterFromEnv, chatPage, defineChat, listenAddress } from '@hornbeam/example-chat-shared'
+import { adapterFromEnv, allowedHostsFromEnv, chatPage, defineChat, keepServingOnUnhandledRejection, listenAddress } from '@hornbeam/example-chat-shared'
 
+keepServingOnUnhandledRejection()
 const app = express()
 
 // One line: channels on /ws (and /ws/websocket), the client bundle on /ws/hornbeam.js.
-app.use(channelsMiddleware({ path: '/ws', adapter: await adapterFromEnv() }))
+app.use(channelsMiddleware({ path: '/ws', adapter: await adapterFromEnv(), allowedHosts: allowedHostsFromEnv() }))
 
 defineChat(app.channels)
 

@@ -1,12 +1,21 @@
 // The seed's chat on Fastify: `npm start` at the repository root, then open http://127.0.0.1:3000
 import Fastify from 'fastify'
 import channels from '@hornbeam/fastify'
-import { adapterFromEnv, chatPage, defineChat, listenAddress } from '@hornbeam/example-chat-shared'
+import {
+  adapterFromEnv, allowedHostsFromEnv, chatPage, defineChat, keepServingOnUnhandledRejection, listenAddress, pathForLogs,
+} from '@hornbeam/example-chat-shared'
 
-const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'info' } })
+const app = Fastify({
+  logger: {
+    level: process.env.LOG_LEVEL ?? 'info',
+    // Clients send their token in the query string: request logs show the path only.
+    serializers: { req: (req) => ({ method: req.method, url: pathForLogs(req.url), remoteAddress: req.ip }) },
+  },
+})
+keepServingOnUnhandledRejection((err) => app.log.error({ err }, 'unhandled rejection'))
 
 // One line: channels on /ws (and /ws/websocket), the client bundle on /ws/hornbeam.js.
-await app.register(channels, { path: '/ws', adapter: await adapterFromEnv() })
+await app.register(channels, { path: '/ws', adapter: await adapterFromEnv(), allowedHosts: allowedHostsFromEnv() })
 
 defineChat(app.channels, (line) => app.log.info(line))
 

@@ -10,6 +10,9 @@ interface ChatAssigns {
   username?: string
 }
 
+/** The longest username the chat accepts. */
+export const MAX_USERNAME = 32
+
 export function defineChat(hub: Hub, log: (line: string) => void = console.log) {
   // Create the channel for chat rooms
   const room = hub.channel<ChatAssigns>('room:*')
@@ -20,6 +23,8 @@ export function defineChat(hub: Hub, log: (line: string) => void = console.log) 
 
     // Require username
     if (!username || username === 'anonymous') return ['error', { reason: 'username required' }]
+    // Every joiner's presence_state carries every username: keep them short.
+    if (username.length > MAX_USERNAME) return ['error', { reason: `username too long (at most ${MAX_USERNAME} characters)` }]
 
     // Store user info in socket assigns
     const joined = socket.assign('room_id', roomId).assign('username', username)
@@ -65,6 +70,31 @@ export const chatPage: string = readFileSync(new URL('../public/index.html', imp
 /** Where the examples listen: PORT (default 3000) and HOST (default 127.0.0.1). */
 export function listenAddress(): { port: number; host: string } {
   return { port: Number(process.env.PORT ?? 3000), host: process.env.HOST ?? '127.0.0.1' }
+}
+
+/**
+ * The names this server is reached by, from ALLOWED_HOSTS (comma-separated, `.example.com` for a
+ * domain and its subdomains). Needed behind a reverse proxy on the same machine when the server
+ * listens on 127.0.0.1: see the allowedHosts option.
+ */
+export function allowedHostsFromEnv(): string[] | undefined {
+  const list = process.env.ALLOWED_HOSTS?.split(',').map((h) => h.trim()).filter(Boolean)
+  return list && list.length > 0 ? list : undefined
+}
+
+/**
+ * A throw in a handler's own code is caught and ends only that channel, but a promise nobody
+ * awaits (or a throw in a timer) escapes every framework: Node's default is to exit. A chat
+ * server should log it and keep serving its other users.
+ */
+export function keepServingOnUnhandledRejection(log: (err: unknown) => void = (err) => console.error('unhandled rejection', err)): void {
+  process.on('unhandledRejection', (err) => log(err))
+}
+
+/** The request URL for logs: the path only, since query strings carry tokens. */
+export function pathForLogs(url: string | undefined): string {
+  const q = (url ?? '/').indexOf('?')
+  return q < 0 ? (url ?? '/') : `${url!.slice(0, q)}?…`
 }
 
 /** The Redis adapter when REDIS_URL is set, else undefined (the in-memory default). */

@@ -3,7 +3,7 @@
  * messages created with POST appear on every socket joined to the board's topic, and the
  * sockets joined to it appear in GET /boards/:id/online.
  */
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import channels from '@hornbeam/fastify'
 
 interface Message {
@@ -14,7 +14,7 @@ interface Message {
   at: string
 }
 
-export async function buildApp(options: { logger?: boolean } = {}): Promise<FastifyInstance> {
+export async function buildApp(options: { logger?: FastifyServerOptions['logger'] } = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: options.logger ?? false })
   const messages: Message[] = []
 
