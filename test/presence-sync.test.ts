@@ -4,7 +4,7 @@
 // three replicas with a lossy network and anti-entropy.
 import t from 'tap'
 import fc from 'fast-check'
-import { HORNBEAM, PresenceState, renderPresences, type Change } from '@hornbeam/channels'
+import { HORNBEAM, PresenceSet as PresenceState, renderPresences, type Change } from '../packages/channels/test/fixtures/internals.js'
 import { Presence } from '@hornbeam/client'
 
 type Op =

@@ -1,11 +1,11 @@
 import type { ChannelDefinition, LeaveReason } from './channel.js'
-import type { Connection } from './connection.js'
+import type { ChannelConnection } from './host.js'
 import type { InboundFrame, Ref } from './dialect.js'
-import { settle } from './logger.js'
-import { Mailbox, type MailboxOwner } from './mailbox.js'
+import { Mailbox, settle, type MailboxOwner } from './mailbox.js'
 import { normalizeEvent, normalizeJoin, reasonPayload } from './results.js'
 import type { TopicParams } from './router.js'
 import { Socket, type SocketHost } from './socket.js'
+import type { Subscriber } from './topics.js'
 
 /**
  * One joined (or joining) topic on one connection: the server half of a client's Channel.
@@ -17,7 +17,7 @@ import { Socket, type SocketHost } from './socket.js'
  * topic at once (no broadcast reaches it after); the teardown (leave hook, presence untrack)
  * runs in the mailbox after whatever handler is in flight.
  */
-export class ChannelInstance implements SocketHost, MailboxOwner {
+export class ChannelInstance implements SocketHost, MailboxOwner, Subscriber {
   status: 'joining' | 'joined' | 'closed' = 'joining'
   /** Set once the channel is on its way out; no handler starts after it. */
   closing = false
@@ -28,7 +28,7 @@ export class ChannelInstance implements SocketHost, MailboxOwner {
   private resolveTerminated: (() => void) | undefined
 
   constructor(
-    readonly conn: Connection,
+    readonly conn: ChannelConnection,
     readonly topic: string,
     readonly joinRef: Ref,
     readonly definition: ChannelDefinition<any>,
@@ -43,7 +43,7 @@ export class ChannelInstance implements SocketHost, MailboxOwner {
   }
 
   taskFailed(err: unknown): void {
-    this.conn.hub.logger.error({ err, topic: this.topic }, 'channel task failed')
+    this.conn.host.logger.error({ err, topic: this.topic }, 'channel task failed')
   }
 
   // -- SocketHost
@@ -65,7 +65,7 @@ export class ChannelInstance implements SocketHost, MailboxOwner {
   }
 
   broadcast(event: string, payload: unknown, excludeSelf: boolean): void {
-    this.conn.hub.broadcastTopic(this.topic, event, payload, excludeSelf ? this.conn.id : undefined)
+    this.conn.host.broadcast(this.topic, event, payload, excludeSelf ? this.conn.id : undefined)
   }
 
   // -- lifecycle
@@ -100,23 +100,23 @@ export class ChannelInstance implements SocketHost, MailboxOwner {
     }
     if (outcome.kind === 'error') {
       this.reply(frame, 'error', outcome.response)
-      this.conn.hub.counters.joinsRefused++
+      this.conn.host.counters.joinsRefused++
       this.end('leave')
       return
     }
     if (outcome.socket) this.conn.adopt(outcome.socket)
     this.status = 'joined'
-    this.conn.hub.counters.joins++
+    this.conn.host.counters.joins++
     this.reply(frame, 'ok', outcome.response)
     // Subscribe and push presence_state in one step, so no diff falls between them.
-    this.conn.hub.subscribe(this)
+    this.conn.host.subscribe(this)
   }
 
   private joinFailed(frame: InboundFrame, err: unknown): void {
-    this.conn.hub.logger.error({ err, topic: this.topic }, 'join handler crashed')
+    this.conn.host.logger.error({ err, topic: this.topic }, 'join handler crashed')
     if (this.closing) return
     this.reply(frame, 'error', { reason: 'join crashed' })
-    this.conn.hub.counters.joinsRefused++
+    this.conn.host.counters.joinsRefused++
     this.end('crash')
   }
 
@@ -158,8 +158,8 @@ export class ChannelInstance implements SocketHost, MailboxOwner {
 
   /** A handler threw: only this channel ends; the client gets `*_error` and rejoins. */
   private crash(err: unknown, event: string): void {
-    this.conn.hub.logger.error({ err, topic: this.topic, event }, 'channel handler crashed')
-    this.conn.hub.counters.crashes++
+    this.conn.host.logger.error({ err, topic: this.topic, event }, 'channel handler crashed')
+    this.conn.host.counters.crashes++
     if (this.closing) return
     this.sendLifecycle(this.conn.wire.dialect.error, {})
     this.end('crash')
@@ -204,7 +204,7 @@ export class ChannelInstance implements SocketHost, MailboxOwner {
   private detach(): void {
     if (this.closing) return
     this.closing = true
-    if (this.subscribed) this.conn.hub.unsubscribe(this)
+    if (this.subscribed) this.conn.host.unsubscribe(this)
     this.conn.channelRemoved(this)
   }
 
@@ -213,7 +213,7 @@ export class ChannelInstance implements SocketHost, MailboxOwner {
     const wasJoined = this.status === 'joined'
     const finish = () => {
       this.status = 'closed'
-      this.conn.hub.presenceTracker.untrackChannel(this.conn.id, this.topic)
+      this.conn.host.untrackChannel(this.conn.id, this.topic)
       this.resolveTerminated?.()
     }
     const hook = this.definition.leaveHandler
@@ -222,7 +222,7 @@ export class ChannelInstance implements SocketHost, MailboxOwner {
       () => hook(this.topic, this.socket(), reason),
       finish,
       (err) => {
-        this.conn.hub.logger.error({ err, topic: this.topic }, 'leave handler crashed')
+        this.conn.host.logger.error({ err, topic: this.topic }, 'leave handler crashed')
         finish()
       },
     )

@@ -2,7 +2,7 @@ import type { Socket as NetSocket } from 'node:net'
 import type { RawData, WebSocket } from 'ws'
 import { ChannelInstance } from './channel-instance.js'
 import type { LeaveReason } from './channel.js'
-import type { Hub } from './hub.js'
+import type { ChannelConnection, ConnectionHost } from './host.js'
 import { decodeFrame, encodeFrame, type Encoding, type InboundFrame, type Ref, type Wire } from './dialect.js'
 import { framePayload, textFrame } from './frame.js'
 import type { RateState } from './limits.js'
@@ -18,7 +18,7 @@ function onClose(this: Owned): void {
   void this[CONNECTION].teardown()
 }
 function onError(this: Owned, err: Error): void {
-  this[CONNECTION].hub.logger.debug({ err, connection: this[CONNECTION].id }, 'socket error')
+  this[CONNECTION].host.logger.debug({ err, connection: this[CONNECTION].id }, 'socket error')
 }
 
 /** The private fields of ws that let us write a prebuilt frame straight to the TCP socket. */
@@ -39,12 +39,14 @@ interface ReceiverInternals {
  * One client WebSocket: decodes its frames, routes them to its channels, and writes frames to
  * it. Frames written in one event-loop turn are corked and leave in one write.
  */
-export class Connection implements RateState {
+export class Connection implements RateState, ChannelConnection {
   readonly channels = new Map<string, ChannelInstance>()
   /** Per-connection state, shared by all channels of this connection (the seed's assigns). */
   assigns: Record<string, unknown>
   /** The name the `id` hook gave this connection, for `disconnect(id)`. */
   socketId: string | undefined
+  /** The adapter that accepted it, when several share a hub (see Endpoint.closeOwned). */
+  owner: object | undefined
   lastSeen = Date.now()
   /** Since when the connection has had no channel (0 while it has one), for unjoinedTimeoutMs. */
   unjoinedSince = this.lastSeen
@@ -67,7 +69,7 @@ export class Connection implements RateState {
   private readonly receiver: ReceiverInternals | undefined
 
   constructor(
-    readonly hub: Hub,
+    readonly host: ConnectionHost,
     readonly ws: WebSocket,
     readonly wire: Wire,
     readonly id: string,
@@ -75,8 +77,8 @@ export class Connection implements RateState {
   ) {
     this.assigns = assigns
     // Full buckets to start with.
-    this.messageTokens = hub.options.messagesPerSecond
-    this.joinTokens = hub.options.joinsPerSecond
+    this.messageTokens = host.options.messagesPerSecond
+    this.joinTokens = host.options.joinsPerSecond
     this.messageAt = this.joinAt = this.abuseAt = this.lastSeen
     const internals = ws as unknown as WsInternals
     const fast =
@@ -98,23 +100,23 @@ export class Connection implements RateState {
 
   /** @internal */
   onMessage(data: RawData, isBinary: boolean): void {
-    const hub = this.hub
+    const host = this.host
     this.lastSeen = Date.now()
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength
-    hub.counters.framesIn++
-    hub.counters.bytesIn += size
+    host.counters.framesIn++
+    host.counters.bytesIn += size
     if (this.closed) return
     // ws enforces maxPayload on our own server; a framework's ws server may allow more.
-    if (size > hub.options.maxPayload) {
+    if (size > host.options.maxPayload) {
       void this.close(1009, 'message too big')
       return
     }
     if (isBinary) {
-      hub.counters.malformed++
+      host.counters.malformed++
       void this.close(1003, 'binary frames are not supported')
       return
     }
-    const limited = hub.limits.admitMessage(this)
+    const limited = host.limits.admitMessage(this)
     if (limited === 'close') {
       void this.close(1008, 'message rate limit exceeded')
       return
@@ -122,8 +124,8 @@ export class Connection implements RateState {
     if (limited === 'drop') return
     const decoded = decodeFrame(data.toString(), this.wire.encoding, this.wire.dialect.name === 'hornbeam')
     if (!decoded.ok) {
-      hub.counters.malformed++
-      hub.logger.debug({ connection: this.id, reason: decoded.reason }, 'malformed frame')
+      host.counters.malformed++
+      host.logger.debug({ connection: this.id, reason: decoded.reason }, 'malformed frame')
       if (decoded.ref !== undefined && decoded.topic !== undefined) {
         this.replyError(decoded.joinRef ?? null, decoded.ref, decoded.topic, decoded.reason)
       }
@@ -132,9 +134,9 @@ export class Connection implements RateState {
     const frame = decoded.frame
     if (limited === 'reject') return this.replyError(frame.joinRef, frame.ref, frame.topic, 'rate limited', frame.encoding)
     // Before any routing or allocation: a long name would be kept for as long as it is joined.
-    const tooLong = hub.limits.checkNames(frame.topic, frame.event)
+    const tooLong = host.limits.checkNames(frame.topic, frame.event)
     if (tooLong !== undefined) {
-      hub.counters.malformed++
+      host.counters.malformed++
       return this.replyError(frame.joinRef, frame.ref, frame.topic, tooLong, frame.encoding)
     }
     this.dispatch(frame)
@@ -155,10 +157,10 @@ export class Connection implements RateState {
   }
 
   private join(frame: InboundFrame): void {
-    const route = this.hub.router.match(frame.topic)
+    const route = this.host.route(frame.topic)
     if (route === undefined) return this.replyError(frame.joinRef, frame.ref, frame.topic, 'unmatched topic', frame.encoding)
     const previous = this.channels.get(frame.topic)
-    const refusal = this.hub.limits.admitJoin(this, previous !== undefined)
+    const refusal = this.host.limits.admitJoin(this, previous !== undefined)
     if (refusal !== undefined) return this.replyError(frame.joinRef, frame.ref, frame.topic, refusal, frame.encoding)
     const joinRef = frame.joinRef ?? frame.ref
     // A second join replaces the first: its teardown (leave hook, untrack) runs before the join.
@@ -213,8 +215,8 @@ export class Connection implements RateState {
     const raw = this.raw
     const buffered = raw !== undefined ? raw.writableLength : this.ws.bufferedAmount
     // The frame about to be queued counts: one large frame must not carry a socket past the bound.
-    if (buffered + frame.length > this.hub.options.maxBufferedBytes && this.overflowed()) return
-    const stats = this.hub.counters
+    if (buffered + frame.length > this.host.options.maxBufferedBytes && this.overflowed()) return
+    const stats = this.host.counters
     stats.framesOut++
     stats.bytesOut += frame.length
     // ws's sender is idle (no compression or blob in progress): the socket is ours to write.
@@ -233,9 +235,9 @@ export class Connection implements RateState {
     let length = 0
     for (const part of parts) length += part.length
     const buffered = raw !== undefined ? raw.writableLength : this.ws.bufferedAmount
-    if (buffered + length > this.hub.options.maxBufferedBytes && this.overflowed()) return
-    this.hub.counters.framesOut++
-    this.hub.counters.bytesOut += length
+    if (buffered + length > this.host.options.maxBufferedBytes && this.overflowed()) return
+    this.host.counters.framesOut++
+    this.host.counters.bytesOut += length
     if (raw !== undefined && this.sender!._state === 0) {
       this.corkOnce(raw)
       for (const part of parts) raw.write(part)
@@ -246,7 +248,7 @@ export class Connection implements RateState {
 
   /** True when the frame must not be written: dropped, or the socket is being closed with 1013. */
   private overflowed(): boolean {
-    const verdict = this.hub.limits.overflow(this.id)
+    const verdict = this.host.limits.overflow(this.id)
     if (verdict === 'close') void this.close(1013, 'slow consumer')
     return true
   }
@@ -255,7 +257,7 @@ export class Connection implements RateState {
     if (this.corked) return
     this.corked = true
     raw.cork()
-    this.hub.scheduleUncork(this)
+    this.host.scheduleUncork(this)
   }
 
   uncork(): void {
@@ -284,9 +286,9 @@ export class Connection implements RateState {
     if (this.teardownDone) return this.teardownDone
     this.closed = true
     this.corked = false
-    this.hub.removeConnection(this)
+    this.host.removeConnection(this)
     const ends = [...this.channels.values()].map((channel) => channel.shutdown(reason, false))
-    this.teardownDone = Promise.all(ends).then(() => this.hub.presenceTracker.untrackOwner(this.id))
+    this.teardownDone = Promise.all(ends).then(() => this.host.untrackOwner(this.id))
     return this.teardownDone
   }
 }

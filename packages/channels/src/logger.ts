@@ -17,21 +17,3 @@ export const consoleLogger: Logger = {
 }
 
 export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error: noop }
-
-/** Calls `fn`; hands its value (or its promise's) to `onValue`, and what it throws to `onError`. */
-export function settle<T>(
-  fn: () => T | Promise<T>,
-  onValue: (value: T) => unknown,
-  onError: (err: unknown) => unknown,
-): unknown {
-  let result: T | Promise<T>
-  try {
-    result = fn()
-  } catch (err) {
-    return onError(err)
-  }
-  if (result !== null && typeof result === 'object' && typeof (result as Promise<T>).then === 'function') {
-    return (result as Promise<T>).then(onValue, onError)
-  }
-  return onValue(result as T)
-}

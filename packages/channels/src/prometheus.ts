@@ -16,7 +16,7 @@ export interface MetricsOptions {
   prefix?: string
 }
 
-type CounterKey = 'framesIn' | 'framesOut' | 'bytesIn' | 'bytesOut' | 'malformed' | 'joins' | 'joinsRefused' | 'crashes' | 'refusedUpgrades' | 'rateLimited' | 'slowConsumers' | 'droppedFrames'
+type CounterKey = 'framesIn' | 'framesOut' | 'bytesIn' | 'bytesOut' | 'malformed' | 'joins' | 'joinsRefused' | 'crashes' | 'refusedUpgrades' | 'rateLimited' | 'slowConsumers' | 'droppedFrames' | 'clusterMessagesIgnored'
 
 const counters: Array<[CounterKey, string, string]> = [
   ['framesIn', 'frames_in_total', 'Frames received from clients'],
@@ -31,6 +31,7 @@ const counters: Array<[CounterKey, string, string]> = [
   ['rateLimited', 'rate_limited_total', 'Messages and joins refused by rate limits'],
   ['slowConsumers', 'slow_consumers_total', 'Sockets closed as slow consumers'],
   ['droppedFrames', 'dropped_frames_total', 'Frames dropped for slow consumers'],
+  ['clusterMessagesIgnored', 'cluster_messages_ignored_total', 'Cluster messages of an unknown protocol version, ignored'],
 ]
 
 export function registerMetrics(hub: Hub, options: MetricsOptions = {}): client.Registry {

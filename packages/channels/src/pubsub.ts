@@ -5,7 +5,9 @@
  * `control` (presence deltas and heartbeats, disconnects) and `node:<id>` (messages for one
  * node, such as a presence state transfer). Delivery is at most once, in order per channel.
  */
-export type ClusterMessage = Record<string, unknown>
+import type { ClusterMessage } from './cluster.js'
+
+export type { ClusterMessage } from './cluster.js'
 
 export type DeliverFn = (channel: string, message: ClusterMessage) => void
 

@@ -3,7 +3,8 @@ import type { Socket as NetSocket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { hostAllowed, originAllowed, tokenFromProtocols } from './auth.js'
 import { UnsupportedVersionError, wireFromQuery, type Wire } from './dialect.js'
-import type { Hub } from './hub.js'
+import type { Logger } from './logger.js'
+import type { ConnectHook, ResolvedOptions } from './options.js'
 
 /** An upgrade request the hub accepts: its wire, query params and initial assigns. */
 export interface Prepared {
@@ -36,9 +37,18 @@ export function endpointPaths(path: string): [string, string] {
   return [base === '' ? '/' : base, `${base}/websocket`]
 }
 
-export async function prepareConnection(hub: Hub, raw: IncomingMessage, request: unknown): Promise<Prepared | Refusal> {
-  if (!hostAllowed(hub.options.allowedHosts, raw, hub.logger)) return { status: 403, message: 'host not allowed' }
-  if (!originAllowed(hub.options.checkOrigin, raw, hub.logger)) return { status: 403, message: 'origin not allowed' }
+/** What checking an upgrade needs: the hub's options, its log and the connect hook. */
+export interface UpgradePolicy {
+  readonly options: ResolvedOptions
+  readonly logger: Logger
+  readonly connect: ConnectHook<any> | undefined
+}
+
+/** Host, origin and protocol version checks, then the connect hook: accepted, or why not. */
+export async function prepareConnection(policy: UpgradePolicy, raw: IncomingMessage, request: unknown): Promise<Prepared | Refusal> {
+  const { options, logger } = policy
+  if (!hostAllowed(options.allowedHosts, raw, logger)) return { status: 403, message: 'host not allowed' }
+  if (!originAllowed(options.checkOrigin, raw, logger)) return { status: 403, message: 'origin not allowed' }
   const query = new URL(raw.url ?? '/', 'http://localhost').searchParams
   let wire: Wire
   try {
@@ -50,14 +60,14 @@ export async function prepareConnection(hub: Hub, raw: IncomingMessage, request:
   // Object.fromEntries defines own properties: a `__proto__` parameter stays a plain key.
   const params = Object.fromEntries([...query].filter(([k]) => k !== 'vsn'))
   let assigns: Record<string, unknown> = {}
-  const connect = hub.hooks.connect
+  const connect = policy.connect
   if (connect) {
     let result: unknown
     try {
       const info = { authToken: tokenFromProtocols(raw.headers['sec-websocket-protocol']), origin: raw.headers.origin }
       result = await connect(params, request, info)
     } catch (err) {
-      hub.logger.warn({ err }, 'connect hook threw: connection refused')
+      logger.warn({ err }, 'connect hook threw: connection refused')
       return { status: 403, message: 'connection refused' }
     }
     if (result === false) return { status: 403, message: 'connection refused' }
@@ -66,8 +76,15 @@ export async function prepareConnection(hub: Hub, raw: IncomingMessage, request:
   return { wire, params, assigns }
 }
 
+/** What `attachToServer` mounts: a hub's endpoint, as the dispatcher sees it. */
+export interface Mountable {
+  readonly handshakeTimeoutMs: number
+  readonly onSocketError: (err: Error) => void
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void
+}
+
 interface Mount {
-  hub: Hub
+  target: Mountable
   paths: [string, string]
   onUpgrade: UpgradeHandler
 }
@@ -75,22 +92,22 @@ interface Mount {
 /** One upgrade listener per server, shared by every hub mounted on it. */
 const mounts = new WeakMap<Server, { list: Mount[]; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }>()
 
-export function attachToServer(hub: Hub, server: Server, options: AttachOptions): () => void {
+export function attachToServer(target: Mountable, server: Server, options: AttachOptions): () => void {
   const mount: Mount = {
-    hub,
+    target,
     paths: endpointPaths(options.path ?? '/ws'),
-    onUpgrade: options.onUpgrade ?? ((req, socket, head) => hub.handleUpgrade(req, socket, head)),
+    onUpgrade: options.onUpgrade ?? ((req, socket, head) => target.handleUpgrade(req, socket, head)),
   }
   let entry = mounts.get(server)
   if (entry === undefined) {
     const list: Mount[] = []
     const listener = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const pathname = new URL(req.url ?? '/', 'http://localhost').pathname
-      const target = list.find((m) => m.paths[0] === pathname || m.paths[1] === pathname)
-      if (target) {
-        socket.on('error', target.hub.onSocketError)
-        guardHandshake(socket, target.hub.options.handshakeTimeoutMs)
-        return target.onUpgrade(req, socket, head)
+      const found = list.find((m) => m.paths[0] === pathname || m.paths[1] === pathname)
+      if (found) {
+        socket.on('error', found.target.onSocketError)
+        guardHandshake(socket, found.target.handshakeTimeoutMs)
+        return found.onUpgrade(req, socket, head)
       }
       // Not ours. Another upgrade listener may want it; if there is none, say so.
       if (server.listenerCount('upgrade') === 1) refuseUpgrade(socket, { status: 404, message: 'not found' })

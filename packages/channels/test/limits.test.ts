@@ -43,7 +43,8 @@ t.test('messagesPerSecond: one error reply past it, the rest counted; sustained 
 })
 
 t.test('the abuse score decays (half-life 10 s) instead of resetting on an admitted message', async (t) => {
-  const { Limits, defaultLimits } = await import('../dist/limits.js')
+  const { Limits } = await import('./fixtures/internals.js')
+  const { defaultLimits } = await import('@hornbeam/channels')
   const counters = { rateLimited: 0, slowConsumers: 0, droppedFrames: 0 }
   const limits = new Limits({ ...defaultLimits, messagesPerSecond: 10, maxRejectedMessages: 20 }, counters, quietLogger())
   const state = { lastSeen: 0, messageTokens: 10, messageAt: 0, joinTokens: 0, joinAt: 0, abuse: 0, abuseAt: 0, rejectionAnswered: false, channels: { size: 0 } }

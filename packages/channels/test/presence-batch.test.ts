@@ -6,8 +6,7 @@ import t from 'tap'
 import fc from 'fast-check'
 import { Presence as PhoenixPresence } from 'phoenix'
 import { Presence } from '@hornbeam/client'
-import { HORNBEAM, PHOENIX, refOf, renderPresences, type PresenceEntry } from '@hornbeam/channels'
-import { PendingDiff } from '../dist/presence/diff-batch.js'
+import { HORNBEAM, PHOENIX, PendingDiff, refOf, renderPresences, type PresenceEntry } from './fixtures/internals.js'
 
 type Op = { kind: 'toggle'; ref: number } | { kind: 'subscribe' } | { kind: 'flap'; refs: number[] }
 
@@ -97,8 +96,7 @@ t.test('a socket that subscribed while the peer was down gets the re-join', asyn
 })
 
 t.test("a topic's presence_state is rendered once per dialect and shared until its presence changes", async (t) => {
-  const { PresenceTracker, defaultPresenceOptions } = await import('../dist/presence/tracker.js')
-  const { WIRES } = await import('@hornbeam/channels')
+  const { PresenceTracker, defaultPresenceOptions, WIRES } = await import('./fixtures/internals.js')
   const host = { nodeId: 'n1', logger: { debug() {}, info() {}, warn() {}, error() {} }, publish() {}, hasSubscribers: () => true, deliverLocal() {} }
   const tracker = new PresenceTracker(host, { ...defaultPresenceOptions, maxMetaBytes: 8192 })
   t.teardown(() => tracker.stop())

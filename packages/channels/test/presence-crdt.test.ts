@@ -4,7 +4,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { isDeepStrictEqual } from 'node:util'
-import { PresenceState, renderPresences, HORNBEAM, type Change, type Delta, type PresenceEntry } from '@hornbeam/channels'
+import { PresenceSet as PresenceState, renderPresences, HORNBEAM, type Change, type Delta, type PresenceEntry } from './fixtures/internals.js'
 
 const TOPICS = ['a', 'b']
 const KEYS = ['k1', 'k2', 'k3']
@@ -168,7 +168,7 @@ t.test('a replica marked down hides its entries and shows them again when it ret
 })
 
 t.test('presencesJson (cached meta texts) equals JSON.stringify of renderPresences', async (t) => {
-  const { presencesJson, PHOENIX, JsonText, encodeFrame } = await import('@hornbeam/channels')
+  const { presencesJson, PHOENIX, JsonText, encodeFrame } = await import('./fixtures/internals.js')
   fc.assert(
     fc.property(
       fc.array(fc.tuple(fc.oneof(fc.constantFrom('__proto__', 'constructor', 'k'), fc.string({ maxLength: 6 })), fc.dictionary(fc.string({ maxLength: 5 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }), fc.boolean()), { maxLength: 12 }),

@@ -1,6 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { TopicRouter, compilePattern } from '@hornbeam/channels'
+import { TopicRouter, compilePattern } from './fixtures/internals.js'
 
 t.test('the seed table of topic patterns', async (t) => {
   const r = new TopicRouter<string>()

@@ -9,14 +9,13 @@
  *   to the raw socket, so the middleware listed before ours (sessions, auth) runs first and may
  *   answer with an HTTP status. When the request reaches our middleware, the hub upgrades it.
  */
-import { readFile } from 'node:fs/promises'
 import { ServerResponse, type IncomingMessage, type Server } from 'node:http'
 import type { Server as HttpsServer } from 'node:https'
-import { createRequire } from 'node:module'
 import type { Socket as NetSocket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { NextFunction, Request, Response } from 'express'
-import { createHub, endpointPaths, type ConnectHook, type Hub, type HubOptions } from '@hornbeam/channels'
+import type { ConnectHook, Hub } from '@hornbeam/channels'
+import { clientBundle, clientBundlePath, mountHub, type MountOptions } from '@hornbeam/channels/adapter'
 
 declare global {
   namespace Express {
@@ -33,15 +32,9 @@ declare global {
   }
 }
 
-export interface ChannelsOptions extends Omit<HubOptions, 'connect'> {
-  /** Where clients connect (an absolute URL path); `path + '/websocket'` too. Default '/ws'. */
-  path?: string
+export interface ChannelsOptions extends Omit<MountOptions, 'connect'> {
   /** `connect(params, req)`: `req` is Express's own, after the middleware listed before ours. */
   connect?: ConnectHook<Request>
-  /** Use this hub (shared with another adapter) instead of creating one; hub options are then ignored. */
-  hub?: Hub
-  /** Serve the browser client at `<path>/hornbeam.js`. Default true. */
-  serveClient?: boolean
 }
 
 /** A request listener to run upgrades through: an Express app (any version) is one. */
@@ -60,7 +53,10 @@ export interface ChannelsMiddleware {
    * They run through `app`, by default the app this middleware is mounted on. Returns a detach function.
    */
   attach(server: Server | HttpsServer, app?: UpgradeApp): () => void
-  /** Closes every socket with 1012, runs leave hooks, untracks presence; resolves after. */
+  /**
+   * Closes with 1012, runs leave hooks and untracks presence, then resolves: the hub, if this
+   * middleware created it; only the sockets it accepted, if it was given a shared `hub`.
+   */
   close(): Promise<void>
 }
 
@@ -78,13 +74,10 @@ interface Mountable {
   presence?: unknown
 }
 
-const require = createRequire(import.meta.url)
-
 export function channelsMiddleware(options: ChannelsOptions = {}): ChannelsMiddleware {
-  const { path = '/ws', hub: given, serveClient = true, ...hubOptions } = options
-  const hub = given ?? createHub(hubOptions as HubOptions)
-  const paths = endpointPaths(path)
-  const bundlePath = `${paths[0] === '/' ? '' : paths[0]}/hornbeam.js`
+  const mount = mountHub(options)
+  const { hub, path } = mount
+  const bundlePath = clientBundlePath(path)
   const pending = new WeakMap<IncomingMessage, Pending>()
   const attached = new WeakMap<object, () => void>()
   const wrapped = new WeakSet<object>()
@@ -97,10 +90,10 @@ export function channelsMiddleware(options: ChannelsOptions = {}): ChannelsMiddl
       // The middleware before ours let it through: the socket is the hub's now, not the response's.
       pending.delete(req)
       upgrade.res.detachSocket(upgrade.socket as NetSocket)
-      return hub.handleUpgrade(req, upgrade.socket, upgrade.head, req)
+      return hub.endpoint.handleUpgrade(req, upgrade.socket, upgrade.head, req, mount.owner)
     }
-    if (serveClient && (req.method === 'GET' || req.method === 'HEAD') && pathname(req.originalUrl ?? req.url) === bundlePath) {
-      return void sendBundle(res).catch(next)
+    if (mount.serveClient && (req.method === 'GET' || req.method === 'HEAD') && pathname(req.originalUrl ?? req.url) === bundlePath) {
+      return void clientBundle().then((bundle) => void res.status(bundle.status).set(bundle.headers).end(bundle.body), next)
     }
     next()
   } as ChannelsMiddleware
@@ -122,7 +115,7 @@ export function channelsMiddleware(options: ChannelsOptions = {}): ChannelsMiddl
   }
 
   function upgradeThrough(app: UpgradeApp | undefined, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    if (app === undefined) return hub.handleUpgrade(req, socket, head, req)
+    if (app === undefined) return hub.endpoint.handleUpgrade(req, socket, head, req, mount.owner)
     const res = new ServerResponse(req)
     res.shouldKeepAlive = false
     res.assignSocket(socket as NetSocket)
@@ -175,7 +168,7 @@ export function channelsMiddleware(options: ChannelsOptions = {}): ChannelsMiddl
     broadcast: hub.broadcast.bind(hub),
     broadcastFrom: hub.broadcastFrom.bind(hub),
     attach,
-    close: () => hub.close(),
+    close: () => mount.close(),
     // What makes Express's app.use treat us as a sub-app and emit 'mount' with the parent.
     handle: mw,
     set: () => mw,
@@ -184,22 +177,6 @@ export function channelsMiddleware(options: ChannelsOptions = {}): ChannelsMiddl
 }
 
 export default channelsMiddleware
-
-/** The client is resolved at request time: it is optional until someone asks for the bundle. */
-async function sendBundle(res: ServerResponse): Promise<void> {
-  let file: string
-  try {
-    file = require.resolve('@hornbeam/client/browser')
-  } catch {
-    res.statusCode = 404
-    res.setHeader('Content-Type', 'text/plain; charset=utf-8')
-    return void res.end('hornbeam.js: @hornbeam/client is not installed (npm install @hornbeam/client)\n')
-  }
-  const body = await readFile(file)
-  res.setHeader('Content-Type', 'application/javascript; charset=utf-8')
-  res.setHeader('Content-Length', body.length)
-  res.end(body)
-}
 
 function pathname(url: string | undefined): string {
   const q = (url ?? '/').indexOf('?')

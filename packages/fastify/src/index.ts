@@ -2,23 +2,16 @@
  * @hornbeam/fastify: mounts a channels hub on Fastify 5 through @fastify/websocket. Upgrades are
  * ordinary Fastify routes, so the app's own hooks (auth, rate limits, CORS) run on them first.
  */
-import { createReadStream } from 'node:fs'
-import { createRequire } from 'node:module'
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import type { WebSocket } from 'ws'
-import type { IncomingMessage } from 'node:http'
-import type { Duplex } from 'node:stream'
-import {
-  createHub, endpointPaths, guardHandshake, type ConnectHook, type Hub, type HubOptions, type Prepared, type TopicPresence,
-} from '@hornbeam/channels'
+import type { ConnectHook, Hub, TopicPresence } from '@hornbeam/channels'
+import { clientBundle, clientBundlePath, guardHandshake, mountHub, refusalResponse, type MountOptions, type Prepared } from '@hornbeam/channels/adapter'
 
-export interface ChannelsPluginOptions extends Omit<HubOptions, 'connect'> {
-  /** Where clients connect; `path + '/websocket'` is served too. Default '/ws'. */
-  path?: string
-  /** Mount an existing hub instead of creating one (the hub options above are then ignored). */
-  hub?: Hub
+export interface ChannelsPluginOptions extends Omit<MountOptions, 'connect'> {
   /** `connect(params, request, info)`: assigns for the connection, or false to refuse it with 403. */
   connect?: ConnectHook<FastifyRequest>
 }
@@ -38,15 +31,12 @@ declare module 'fastify' {
   }
 }
 
-type Accepted = ReturnType<Hub['accept']>
-
-/** What `hub.prepare` decided for an upgrade request, from the route hook to the ws handler. */
+/** What `hub.endpoint.prepare` decided for an upgrade request, from the route hook to the ws handler. */
 const preparedFor = new WeakMap<FastifyRequest, Prepared>()
 
 const plugin: FastifyPluginAsync<ChannelsPluginOptions> = async (fastify, options) => {
-  const { path = '/ws', hub: given, ...hubOptions } = options
-  const hub = given ?? createHub({ ...hubOptions, logger: hubOptions.logger ?? fastify.log })
-  const owned = given === undefined
+  const mount = mountHub(options, { logger: fastify.log })
+  const hub = mount.hub
   await hub.ready() // a cluster adapter connects before the app listens
 
   if (!fastify.hasDecorator('websocketServer') && !fastify.hasPlugin('@fastify/websocket')) {
@@ -68,16 +58,18 @@ const plugin: FastifyPluginAsync<ChannelsPluginOptions> = async (fastify, option
   fastify.decorate('presence', (topic: string) => hub.presence(topic))
   fastify.decorateRequest('channels', { getter: () => hub })
 
-  /** Runs after the app's own hooks: version check, connection limit, the connect hook. */
+  /** Runs after the app's own hooks: host, origin, version, connection limit, the connect hook. */
   async function prepareUpgrade(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     if (!request.ws) return
-    const result = await hub.prepare(request.raw, request)
-    if ('status' in result) return reply.code(result.status).type('text/plain; charset=utf-8').send(result.message)
+    const result = await hub.endpoint.prepare(request.raw, request)
+    if ('status' in result) {
+      const refusal = refusalResponse(result)
+      return reply.code(refusal.status).headers(refusal.headers).send(refusal.body)
+    }
     preparedFor.set(request, result)
     return
   }
 
-  const accepted = new Set<Accepted>()
   function acceptSocket(socket: WebSocket, request: FastifyRequest): void {
     const prepared = preparedFor.get(request)
     preparedFor.delete(request)
@@ -95,22 +87,18 @@ const plugin: FastifyPluginAsync<ChannelsPluginOptions> = async (fastify, option
     // Likewise the ServerResponse it bound to the TCP socket for routing, never unbound.
     const tcp = (socket as unknown as { _socket?: { _httpMessage?: { detachSocket(s: unknown): void } | null } })._socket
     tcp?._httpMessage?.detachSocket(tcp)
-    const conn = hub.accept(socket, prepared)
-    if (conn.closed) return
-    accepted.add(conn)
-    socket.once('close', () => accepted.delete(conn))
+    hub.endpoint.accept(socket, prepared, mount.owner)
   }
 
   // An upgrade that the app's hooks or the connect hook never finish is refused after
   // handshakeTimeoutMs (ws clears the timer once it takes the socket).
-  const paths = endpointPaths(path)
   fastify.server.on('upgrade', function hornbeamHandshakeGuard(req: IncomingMessage, socket: Duplex) {
     const q = req.url?.indexOf('?') ?? -1
     const pathname = q < 0 ? req.url : req.url!.slice(0, q)
-    if (pathname === paths[0] || pathname === paths[1]) guardHandshake(socket, hub.options.handshakeTimeoutMs)
+    if (pathname === mount.paths[0] || pathname === mount.paths[1]) guardHandshake(socket, hub.options.handshakeTimeoutMs)
   })
 
-  for (const url of endpointPaths(path)) {
+  for (const url of mount.paths) {
     fastify.route({
       method: 'GET',
       url,
@@ -121,18 +109,12 @@ const plugin: FastifyPluginAsync<ChannelsPluginOptions> = async (fastify, option
     })
   }
 
-  // The browser bundle, resolved at request time: @hornbeam/client is an optional install.
-  const bundleUrl = `${endpointPaths(path)[1].slice(0, -'/websocket'.length)}/hornbeam.js`
-  let bundle: string | undefined
-  fastify.get(bundleUrl, (_request, reply) => {
-    try {
-      bundle ??= createRequire(import.meta.url).resolve('@hornbeam/client/browser')
-    } catch {
-      return reply.code(404).type('text/plain; charset=utf-8')
-        .send('@hornbeam/client is not installed: `npm install @hornbeam/client` to serve the browser bundle')
-    }
-    return reply.type('application/javascript; charset=utf-8').send(createReadStream(bundle))
-  })
+  if (mount.serveClient) {
+    fastify.get(clientBundlePath(mount.path), async (_request, reply) => {
+      const bundle = await clientBundle()
+      return reply.code(bundle.status).headers(bundle.headers).send(bundle.body)
+    })
+  }
 
   // @fastify/websocket ends a refused upgrade's socket only if its own onRequest hook ran. An auth
   // hook registered before it replies first, and the socket (no HTTP parser left) stays open
@@ -145,17 +127,15 @@ const plugin: FastifyPluginAsync<ChannelsPluginOptions> = async (fastify, option
 
   // preClose, not onClose: server.close() waits for upgraded sockets, and onClose hooks run after
   // it. Closing here gives clients 1012 and runs leave hooks and untracks presence first.
-  fastify.addHook('preClose', async () => {
-    if (owned) return hub.close()
-    await Promise.all([...accepted].map((conn) => conn.close(1012, 'server shutting down', 'shutdown')))
-  })
+  fastify.addHook('preClose', () => mount.close())
 }
 
 /** The Fastify plugin: `await fastify.register(channels, { path: '/ws' })`. */
 export const channels = fp(plugin, { name: '@hornbeam/fastify', fastify: '5.x' })
 export default channels
 
-export type { ConnectHook, ConnectInfo, OriginCheck, Hub, HubOptions, Prepared, TopicPresence } from '@hornbeam/channels'
+export type { ConnectHook, ConnectInfo, OriginCheck, Hub, HubOptions, TopicPresence } from '@hornbeam/channels'
+export type { Prepared } from '@hornbeam/channels/adapter'
 export type {
   ChannelDefinition, HubStats, IdHook, JoinHandler, EventHandler, LeaveHandler, Payload, PresenceList, Socket, Assigns,
 } from '@hornbeam/channels'

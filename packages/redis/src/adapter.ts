@@ -262,7 +262,7 @@ export class RedisAdapter implements PubSubAdapter {
       this.counts.decodeErrors++
       return this.badMessages.hit({ channel: redisChannel, bytes: data.length })
     }
-    if ((message as ClusterMessage).n === this.nodeId) {
+    if ((message as ClusterMessage).node === this.nodeId) {
       this.counts.ownEchoes++
       return
     }

@@ -48,7 +48,7 @@ t.test('publish, subscribe, unsubscribe and own-message filtering', async (t) =>
   b.adapter.subscribe('topic:room:1') // idempotent
   await eventually(async () => (await numsub(redis, `${prefix}topic:room:1`)) === 2, 2000, 'NUMSUB 2')
 
-  const message = { k: 'b', n: 'node-a', t: 'room:1', e: 'new_msg', p: { body: 'héllo ✓ \u2028 "quoted"', list: [1, null, { deep: true }], n: 1.5 } }
+  const message: ClusterMessage = { v: 1, kind: 'broadcast', node: 'node-a', topic: 'room:1', event: 'new_msg', payload: { body: 'héllo ✓ \u2028 "quoted"', list: [1, null, { deep: true }], n: 1.5 } }
   a.adapter.publish('topic:room:1', message)
   await eventually(() => b.received.length === 1, 2000, 'b received')
   t.same(b.received[0], ['topic:room:1', message], 'the hub channel name and the message survive the JSON round trip')
@@ -60,7 +60,7 @@ t.test('publish, subscribe, unsubscribe and own-message filtering', async (t) =>
 
   b.adapter.unsubscribe('topic:room:1')
   await eventually(async () => (await numsub(redis, `${prefix}topic:room:1`)) === 1, 2000, 'NUMSUB 1')
-  a.adapter.publish('topic:room:1', { ...message, p: 2 })
+  a.adapter.publish('topic:room:1', { ...message, payload: 2 })
   await sleep(150)
   t.equal(b.received.length, 1, 'unsubscribed: nothing more for b')
   t.same(b.adapter.subscriptions().sort(), ['control', 'node:node-b'])
@@ -91,7 +91,7 @@ t.test('bad input and failing handlers are logged, never thrown', async (t) => {
   const adapter = new RedisAdapter({ url: REDIS_URL, keyPrefix: prefix, logger })
   t.teardown(() => adapter.close())
   // Before start: dropped and counted, no throw.
-  t.doesNotThrow(() => adapter.publish('control', { k: 'hb', n: 'x' }), 'publish before start')
+  t.doesNotThrow(() => adapter.publish('control', { v: 1, kind: 'presence.heartbeat', node: 'x', clock: 1 }), 'publish before start')
   t.equal(adapter.stats().dropped, 1)
   let calls = 0
   await adapter.start('node-x', (channel) => {
@@ -99,16 +99,16 @@ t.test('bad input and failing handlers are logged, never thrown', async (t) => {
     if (channel === 'control') throw new Error('handler blew up')
   })
   for (const junk of ['not json', '[1,2,3]', 'null', '42', '{"unterminated']) await raw.publish(`${prefix}control`, junk)
-  await raw.publish(`${prefix}control`, JSON.stringify({ k: 'hb', n: 'other', c: 1 }))
+  await raw.publish(`${prefix}control`, JSON.stringify({ v: 1, kind: 'presence.heartbeat', node: 'other', clock: 1 }))
   await eventually(() => calls === 1, 2000, 'the valid message delivered')
   t.equal(adapter.stats().decodeErrors, 5, 'five undecodable messages counted')
   t.ok(lines.some((l) => l.level === 'warn' && /not a JSON object/.test(l.msg ?? '')), 'and warned about (throttled)')
   t.ok(lines.some((l) => l.level === 'error' && /delivering a cluster message failed/.test(l.msg ?? '')), 'the throwing handler was logged')
 
-  const cyclic: Record<string, unknown> = { k: 'b', n: 'node-x' }
+  const cyclic: Record<string, unknown> = { v: 1, kind: 'broadcast', node: 'node-x' }
   cyclic.self = cyclic
-  t.doesNotThrow(() => adapter.publish('control', cyclic), 'an unserializable message')
-  t.doesNotThrow(() => adapter.publish('control', { k: 'b', n: 'node-x', big: 1n }), 'a BigInt')
+  t.doesNotThrow(() => adapter.publish('control', cyclic as any), 'an unserializable message')
+  t.doesNotThrow(() => adapter.publish('control', { v: 1, kind: 'broadcast', node: 'node-x', topic: 't', event: 'e', payload: 1n }), 'a BigInt')
   t.equal(adapter.stats().dropped, 3, 'both dropped and counted')
   t.ok(lines.some((l) => l.level === 'error' && /cannot encode/.test(l.msg ?? '')))
   t.throws(() => redisAdapter({ url: REDIS_URL, client: raw }), TypeError, 'url and client together are refused')
@@ -125,9 +125,9 @@ t.test('an existing ioredis client: publishes on it, duplicates it, leaves it op
   b.adapter.subscribe('topic:t')
   const redis = inspector(t)
   await eventually(async () => (await numsub(redis, `${prefix}topic:t`)) === 1, 2000, 'b subscribed')
-  a.adapter.publish('topic:t', { k: 'b', n: 'node-a', p: 'via your client' })
+  a.adapter.publish('topic:t', { v: 1, kind: 'broadcast', node: 'node-a', topic: 't', event: 'e', payload: 'via your client' })
   await eventually(() => b.received.length === 1, 2000, 'delivered')
-  t.equal(b.received[0]![1].p, 'via your client')
+  t.equal((b.received[0]![1] as any).payload, 'via your client')
   const names = String(await redis.call('CLIENT', 'LIST'))
   t.match(names, new RegExp(`name=${prefix.replace(/[:]/g, '.')}sub:node-a`), 'the duplicate subscriber is named after the node')
   await a.adapter.close()
@@ -151,6 +151,6 @@ t.test('start() rejects when Redis is unreachable, and nothing is left running',
   t.notMatch(JSON.stringify(lines.map((l) => String((l.obj as any)?.err?.message ?? ''))), /secret/, 'the password is not logged')
   t.ok(lines.some((l) => l.level === 'warn' && /connection error/.test(l.msg ?? '')), 'connection errors were logged')
   await adapter.close()
-  t.doesNotThrow(() => adapter.publish('control', { n: 'n' }), 'publish after close is a no-op')
+  t.doesNotThrow(() => adapter.publish('control', { v: 1, kind: 'presence.bye', node: 'n' }), 'publish after close is a no-op')
   t.doesNotThrow(() => adapter.subscribe('topic:x'))
 })

@@ -36,7 +36,7 @@ t.test('an outage: drop and count, resubscribe exactly, tell the listeners once'
   let threw = 0
   for (let i = 0; i < 5000; i++) {
     try {
-      a.publish('topic:kept', { k: 'b', n: 'a', i })
+      a.publish('topic:kept', { v: 1, kind: 'broadcast', node: 'a', topic: 'kept', event: 'e', payload: i })
     } catch {
       threw++
     }
@@ -64,9 +64,9 @@ t.test('an outage: drop and count, resubscribe exactly, tell the listeners once'
     'exactly the live channels: the one dropped during the outage is gone, the one added is there',
   )
   t.equal(await numsub(redis, 'hornbeam:control'), 2)
-  a.publish('topic:kept', { k: 'b', n: 'a', after: true })
-  await eventually(() => got.some(([, m]) => m.after === true), 2000, 'delivery after the outage')
-  t.equal(got.filter(([, m]) => typeof m.i === 'number').length, 0, 'nothing from the outage was replayed (at most once)')
+  a.publish('topic:kept', { v: 1, kind: 'broadcast', node: 'a', topic: 'kept', event: 'e', payload: 'after' })
+  await eventually(() => got.some(([, m]) => (m as any).payload === 'after'), 2000, 'delivery after the outage')
+  t.equal(got.filter(([, m]) => typeof (m as any).payload === 'number').length, 0, 'nothing from the outage was replayed (at most once)')
   t.ok(logs.lines.some((l) => /reconnected to Redis/.test(l.msg ?? '') && l.obj.droppedTotal === 5000), 'the recovery was logged with the drop count')
   t.equal(logs.lines.filter((l) => l.level === 'error').length, 0, 'no errors: connection trouble is a warning')
 })
@@ -89,14 +89,14 @@ t.test('a frozen Redis (half-open connections): the PING check drops them, then 
   await eventually(() => !adapter.stats().connected, 2000, 'the silent connection noticed')
   t.comment(`noticed ${Date.now() - frozenAt} ms after SIGSTOP (no error, no close from the socket)`)
   t.ok(logs.lines.some((l) => l.level === 'warn' && /no answer to PING/.test(l.msg ?? '')), 'logged')
-  adapter.publish('topic:x', { k: 'b', n: 'frozen' })
+  adapter.publish('topic:x', { v: 1, kind: 'broadcast', node: 'frozen', topic: 'x', event: 'e', payload: null })
   t.equal(adapter.stats().pendingPublishes, 0, 'nothing piles up while frozen')
 
   server.thaw()
   await eventually(() => adapter.stats().connected && reconnects === 1, 5000, 'healed')
   await eventually(async () => (await numsub(redis, 'hornbeam:topic:x')) === 1, 2000, 'subscribed again')
-  await redis.publish('hornbeam:topic:x', JSON.stringify({ k: 'b', n: 'elsewhere', p: 'back' }))
-  await eventually(() => got.some((m) => m.p === 'back'), 2000, 'delivery resumed')
+  await redis.publish('hornbeam:topic:x', JSON.stringify({ v: 1, kind: 'broadcast', node: 'elsewhere', topic: 'x', event: 'e', payload: 'back' }))
+  await eventually(() => got.some((m) => (m as any).payload === 'back'), 2000, 'delivery resumed')
   t.equal(logs.lines.filter((l) => l.level === 'error').length, 0, 'no errors')
 })
 

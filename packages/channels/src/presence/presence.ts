@@ -1,5 +1,5 @@
 import type { Socket } from '../socket.js'
-import type { Meta } from './state.js'
+import type { PresenceMeta } from './state.js'
 import type { PresenceList } from './render.js'
 import type { PresenceTracker } from './tracker.js'
 
@@ -12,13 +12,13 @@ export class TopicPresence {
   constructor(private readonly tracker: PresenceTracker, readonly topic: string) {}
 
   /** Tracks `socket` under `key` with `meta`; returns the meta's ref (undefined if the socket is gone). */
-  track(socket: Socket<any>, key: string, meta: Meta = {}): string | undefined {
+  track(socket: Socket<any>, key: string, meta: PresenceMeta = {}): string | undefined {
     if (socket.host.closed) return undefined
     return this.tracker.track(this.topic, socket.id, checkKey(key), meta)
   }
 
   /** Replaces the meta (or maps it with a function); one diff: old meta leaves, new one joins. */
-  update(socket: Socket<any>, key: string, meta: Meta | ((previous: Meta) => Meta)): string | undefined {
+  update(socket: Socket<any>, key: string, meta: PresenceMeta | ((previous: PresenceMeta) => PresenceMeta)): string | undefined {
     if (socket.host.closed) return undefined
     return this.tracker.update(this.topic, socket.id, checkKey(key), meta)
   }
@@ -32,7 +32,7 @@ export class TopicPresence {
     return this.tracker.list(this.topic)
   }
 
-  get(key: string): { metas: Meta[] } | undefined {
+  get(key: string): { metas: PresenceMeta[] } | undefined {
     return this.tracker.get(this.topic, key)
   }
 }

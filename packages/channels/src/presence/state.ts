@@ -16,7 +16,7 @@
  * never be forgotten once a topic empties, this way a topic costs nothing once it is empty.
  */
 
-export type Meta = Record<string, unknown>
+export type PresenceMeta = Record<string, unknown>
 
 export interface PresenceEntry {
   readonly replica: string
@@ -25,7 +25,7 @@ export interface PresenceEntry {
   readonly key: string
   /** The connection that tracked it. */
   readonly owner: string
-  readonly meta: Meta
+  readonly meta: PresenceMeta
   /** The ref of the entry this one replaced through `update`. */
   readonly prevRef?: string
 }
@@ -53,7 +53,7 @@ export function refOf(entry: PresenceEntry): string {
   return `${entry.replica}.${entry.clock}`
 }
 
-export class PresenceState {
+export class PresenceSet {
   /** This replica's own clock. */
   clock = 0
   /** replica → highest clock seen (contiguous). */
@@ -69,7 +69,7 @@ export class PresenceState {
 
   // -- local operations (own partition only)
 
-  add(topic: string, key: string, owner: string, meta: Meta, prevRef?: string): PresenceEntry {
+  add(topic: string, key: string, owner: string, meta: PresenceMeta, prevRef?: string): PresenceEntry {
     const clock = ++this.clock
     const entry: PresenceEntry = prevRef === undefined
       ? { replica: this.replica, clock, topic, key, owner, meta }

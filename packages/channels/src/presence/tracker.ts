@@ -1,10 +1,11 @@
+import type { ClusterMessage, PresenceMessage } from '../cluster.js'
 import { HORNBEAM, JsonText, type Dialect, type Ref, type Wire } from '../dialect.js'
 import type { Logger } from '../logger.js'
 import { OutboundMessage } from '../message.js'
-import type { ClusterMessage } from '../pubsub.js'
 import { DiffBatcher, type Diff } from './diff-batch.js'
 import { PresenceStateCache, presencesJson, renderMeta, renderPresences, type PresenceList } from './render.js'
-import { PresenceState, refOf, type Change, type Delta, type Meta, type Partition, type PresenceEntry } from './state.js'
+import { Replication } from './replication.js'
+import { PresenceSet, refOf, type Change, type PresenceEntry, type PresenceMeta } from './state.js'
 
 export interface PresenceOptions {
   /**
@@ -42,44 +43,40 @@ export interface TrackerHost {
   deliverLocal(topic: string, message: OutboundMessage): void
 }
 
-interface Peer {
-  lastSeen: number
-  syncRequestedAt: number
-}
-
 /**
- * Presence for one node: the CRDT, the local index of who tracked what, the presence_diff
- * batching for local subscribers, and replication with the other nodes over the adapter.
+ * Presence for one node, in layers: the CRDT (state.ts), the index of what local sockets
+ * tracked (here), presence_diff batching (diff-batch.ts), rendering for the wire (render.ts) and
+ * replication with the other nodes (replication.ts).
  */
 export class PresenceTracker {
-  readonly state: PresenceState
+  readonly state: PresenceSet
   /** owner (connection id) → topic → key → entry: what local sockets tracked. */
   private readonly owned = new Map<string, Map<string, Map<string, PresenceEntry>>>()
-  private readonly peers = new Map<string, Peer>()
   private readonly batcher: DiffBatcher
   private readonly stateCache: PresenceStateCache
-  private deltaScheduled = false
-  private heartbeat: NodeJS.Timeout | undefined
-  private stopped = false
+  private readonly replication: Replication
 
   constructor(private readonly host: TrackerHost, readonly options: TrackerOptions) {
-    this.state = new PresenceState(host.nodeId)
+    this.state = new PresenceSet(host.nodeId)
     this.stateCache = new PresenceStateCache((topic) => this.state.entries(topic))
     this.batcher = new DiffBatcher(
       { hasSubscribers: (topic) => host.hasSubscribers(topic), deliver: (topic, diff) => this.deliverDiff(topic, diff), refOf },
       options.batchMs,
     )
+    this.replication = new Replication(
+      { nodeId: host.nodeId, logger: host.logger, publish: (channel, message) => host.publish(channel, message), changed: (changes) => this.queueDiffs(changes) },
+      this.state,
+      options,
+    )
   }
 
   start(): void {
-    this.heartbeat = setInterval(() => this.tick(), this.options.heartbeatMs)
-    this.heartbeat.unref()
-    this.sendHeartbeat()
+    this.replication.start()
   }
 
   // -- local operations
 
-  track(topic: string, owner: string, key: string, meta: Meta): string {
+  track(topic: string, owner: string, key: string, meta: PresenceMeta): string {
     const existing = this.owned.get(owner)?.get(topic)?.get(key)
     if (existing !== undefined) return this.update(topic, owner, key, meta)
     this.checkSize(key, meta)
@@ -89,7 +86,7 @@ export class PresenceTracker {
     return refOf(entry)
   }
 
-  update(topic: string, owner: string, key: string, meta: Meta | ((prev: Meta) => Meta)): string {
+  update(topic: string, owner: string, key: string, meta: PresenceMeta | ((prev: PresenceMeta) => PresenceMeta)): string {
     const old = this.owned.get(owner)?.get(topic)?.get(key)
     if (old === undefined) {
       if (typeof meta === 'function') throw new Error(`presence "${key}" on "${topic}" is not tracked by this socket`)
@@ -126,7 +123,7 @@ export class PresenceTracker {
   }
 
   /** A presence is rendered into every joiner's presence_state: its size is bounded. */
-  private checkSize(key: string, meta: Meta): void {
+  private checkSize(key: string, meta: PresenceMeta): void {
     const bytes = Buffer.byteLength(key) + Buffer.byteLength(JSON.stringify(meta) ?? '')
     if (bytes > this.options.maxMetaBytes) {
       throw new RangeError(`presence "${key.slice(0, 64)}" is ${bytes} bytes (key and meta as JSON), over the limit (maxPresenceMetaBytes: ${this.options.maxMetaBytes})`)
@@ -163,16 +160,7 @@ export class PresenceTracker {
   private localChange(changes: Change[]): void {
     if (changes.length === 0) return
     this.queueDiffs(changes)
-    if (!this.deltaScheduled && !this.stopped) {
-      this.deltaScheduled = true
-      setImmediate(() => this.sendDelta())
-    }
-  }
-
-  private sendDelta(): void {
-    this.deltaScheduled = false
-    const delta = this.state.takeDelta()
-    if (delta !== undefined) this.host.publish('control', { k: 'delta', n: this.host.nodeId, d: delta })
+    this.replication.localChanged()
   }
 
   // -- reads
@@ -182,7 +170,7 @@ export class PresenceTracker {
   }
 
   /** One key's metas on a topic, or undefined. */
-  get(topic: string, key: string, dialect: Dialect = HORNBEAM): { metas: Meta[] } | undefined {
+  get(topic: string, key: string, dialect: Dialect = HORNBEAM): { metas: PresenceMeta[] } | undefined {
     const entries: PresenceEntry[] = []
     for (const entry of this.state.entries(topic)) if (entry.key === key) entries.push(entry)
     return entries.length === 0 ? undefined : { metas: entries.map((entry) => renderMeta(entry, dialect)) }
@@ -216,10 +204,6 @@ export class PresenceTracker {
     this.batcher.flush(topic)
   }
 
-  flushAll(): void {
-    this.batcher.flushAll()
-  }
-
   private deliverDiff(topic: string, { joins, leaves }: Diff): void {
     this.host.deliverLocal(
       topic,
@@ -233,101 +217,24 @@ export class PresenceTracker {
 
   // -- replication
 
-  /** A message on `control` or on this node's own channel. */
-  receive(message: ClusterMessage): void {
-    const from = message.n
-    if (typeof from !== 'string' || from === this.host.nodeId || this.stopped) return
-    const changes: Change[] = []
-    if (message.k === 'bye') {
-      this.peers.delete(from)
-      this.state.purge(from, changes)
-      return this.queueDiffs(changes)
-    }
-    this.touch(from, changes)
-    switch (message.k) {
-      case 'delta':
-        if (this.state.applyDelta(message.d as Delta, changes) === 'gap') this.requestSync(from, true)
-        break
-      case 'hb':
-        if (typeof message.c === 'number' && message.c > this.state.contextOf(from)) this.requestSync(from, false)
-        break
-      case 'sync':
-        this.host.publish(`node:${from}`, { k: 'state', n: this.host.nodeId, p: this.state.partition() })
-        break
-      case 'state':
-        this.state.joinPartition(message.p as Partition, changes)
-        break
-    }
-    this.queueDiffs(changes)
-  }
-
-  /** Notes that `replica` is alive: a new peer is asked for its state, a down one comes back. */
-  private touch(replica: string, changes: Change[]): void {
-    const now = Date.now()
-    const peer = this.peers.get(replica)
-    if (peer === undefined) {
-      this.peers.set(replica, { lastSeen: now, syncRequestedAt: 0 })
-      this.requestSync(replica, true)
-      return
-    }
-    peer.lastSeen = now
-    if (this.state.isDown(replica)) {
-      this.host.logger.info({ replica }, 'presence peer is back')
-      this.state.setDown(replica, false, changes)
-      this.requestSync(replica, true)
-    }
-  }
-
-  private requestSync(replica: string, force: boolean): void {
-    const peer = this.peers.get(replica)
-    const now = Date.now()
-    // One outstanding request per heartbeat period is enough; a heartbeat will tell if it got lost.
-    if (peer !== undefined && !force && now - peer.syncRequestedAt < this.options.heartbeatMs) return
-    if (peer !== undefined) peer.syncRequestedAt = now
-    this.host.publish(`node:${replica}`, { k: 'sync', n: this.host.nodeId })
+  /** A presence message from a peer. */
+  receive(message: PresenceMessage): void {
+    this.replication.receive(message)
   }
 
   /** Asks every known peer for its state (after the adapter reconnects). */
   resync(): void {
-    this.sendHeartbeat()
-    for (const replica of this.peers.keys()) this.requestSync(replica, true)
+    this.replication.resync()
   }
 
-  private sendHeartbeat(): void {
-    this.host.publish('control', { k: 'hb', n: this.host.nodeId, c: this.state.clock })
-  }
-
-  private tick(): void {
-    this.sendHeartbeat()
-    const now = Date.now()
-    const changes: Change[] = []
-    for (const [replica, peer] of this.peers) {
-      const silent = now - peer.lastSeen
-      if (silent > this.options.permdownPeriodMs) {
-        this.peers.delete(replica)
-        this.state.purge(replica, changes)
-      } else if (silent > this.options.downPeriodMs && !this.state.isDown(replica)) {
-        this.host.logger.warn({ replica, silentMs: silent }, 'presence peer is down')
-        this.state.setDown(replica, true, changes)
-      }
-    }
-    this.queueDiffs(changes)
-  }
-
-  /** Flushes the last delta and says goodbye, so peers drop our presences at once. */
+  /** Sends what is pending (diffs, the last delta) and says goodbye to the peers. */
   stop(): void {
-    if (this.stopped) return
-    this.sendDelta()
-    this.flushAll()
-    this.host.publish('control', { k: 'bye', n: this.host.nodeId })
-    this.stopped = true
-    if (this.heartbeat) clearInterval(this.heartbeat)
+    this.batcher.flushAll()
+    this.replication.stop()
     this.batcher.stop()
   }
 
   stats(): { entries: number; topics: number; peers: number; downPeers: number } {
-    let down = 0
-    for (const replica of this.peers.keys()) if (this.state.isDown(replica)) down++
-    return { entries: this.state.size(), topics: this.state.topicCount(), peers: this.peers.size, downPeers: down }
+    return { entries: this.state.size(), topics: this.state.topicCount(), ...this.replication.stats() }
   }
 }

@@ -1,0 +1,101 @@
+/**
+ * `@hornbeam/channels/adapter`: what every framework adapter shares, so that an adapter is
+ * framework glue only. Applications do not need it.
+ *
+ * - `mountHub(options)`: the adapter's hub (given, or made from the options) and the shutdown
+ *   rule: an adapter that created its hub closes the hub; one given an existing hub closes only
+ *   the sockets it accepted.
+ * - `endpointPaths(path)` and `clientBundlePath(path)`: where clients connect (`/ws`,
+ *   `/ws/websocket`) and where the browser bundle is served (`/ws/hornbeam.js`).
+ * - `clientBundle()`: the browser bundle as a response (`serveClient`, default true, in every
+ *   adapter), or a 404 saying what to install.
+ * - `refusalResponse(refusal)` for a framework's response object, `refuseUpgrade(socket, refusal)`
+ *   for a raw socket, `guardHandshake(socket, ms)` against upgrades that never finish.
+ * - `hub.endpoint` (Endpoint): prepare, accept, handleUpgrade.
+ */
+import { readFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { createHub, type Hub } from './hub.js'
+import { definedOnly, type HubOptions } from './options.js'
+import { endpointPaths, type Refusal } from './upgrade.js'
+
+export { Endpoint } from './endpoint.js'
+export type { Connection } from './connection.js'
+export { endpointPaths, guardHandshake, refuseUpgrade } from './upgrade.js'
+export type { AttachOptions, Prepared, Refusal, UpgradeHandler } from './upgrade.js'
+export { originAllowed, tokenFromProtocols } from './auth.js'
+
+/** The options every adapter takes besides the hub's own. */
+export interface MountOptions extends HubOptions {
+  /** Where clients connect; `path + '/websocket'` is served too. Default '/ws'. */
+  path?: string
+  /** Mount an existing hub (shared with another adapter) instead of creating one; hub options are then ignored. */
+  hub?: Hub
+  /** Serve the browser client at `<path>/hornbeam.js`. Default true. */
+  serveClient?: boolean
+}
+
+/** An adapter's hold on its hub. */
+export interface MountedHub {
+  readonly hub: Hub
+  /** Whether the adapter created the hub (and so closes it). */
+  readonly owned: boolean
+  readonly path: string
+  readonly paths: [string, string]
+  readonly serveClient: boolean
+  /** Mark for the sockets this adapter accepts: `hub.endpoint.accept(ws, prepared, mount.owner)`. */
+  readonly owner: object
+  /** The adapter's shutdown: the hub if it made it, else only its own sockets (1012, leave hooks, untrack). */
+  close(): Promise<void>
+}
+
+export function mountHub(options: MountOptions, defaults: Partial<HubOptions> = {}): MountedHub {
+  const { path = '/ws', hub: given, serveClient = true, ...hubOptions } = options
+  const hub = given ?? createHub({ ...defaults, ...definedOnly(hubOptions) })
+  const owner = {}
+  return {
+    hub,
+    owned: given === undefined,
+    path,
+    paths: endpointPaths(path),
+    serveClient,
+    owner,
+    close: () => (given === undefined ? hub.close() : hub.endpoint.closeOwned(owner)),
+  }
+}
+
+/** Where the browser bundle is served for a mount path: `/ws` → `/ws/hornbeam.js`. */
+export function clientBundlePath(path: string): string {
+  const base = endpointPaths(path)[0]
+  return `${base === '/' ? '' : base}/hornbeam.js`
+}
+
+/** A response for a framework to send as it is. */
+export interface SimpleResponse {
+  status: number
+  headers: Record<string, string>
+  body: string | Buffer
+}
+
+const TEXT = 'text/plain; charset=utf-8'
+
+/** An upgrade refusal as an HTTP response (for adapters whose framework answers the request). */
+export function refusalResponse(refusal: Refusal): SimpleResponse {
+  return { status: refusal.status, headers: { 'content-type': TEXT }, body: refusal.message }
+}
+
+let bundleFile: string | undefined
+
+/**
+ * The browser bundle of `@hornbeam/client` (resolved when first asked for: the client is an
+ * optional install), or a 404 naming the package to install.
+ */
+export async function clientBundle(): Promise<SimpleResponse> {
+  try {
+    bundleFile ??= createRequire(import.meta.url).resolve('@hornbeam/client/browser')
+  } catch {
+    return { status: 404, headers: { 'content-type': TEXT }, body: 'hornbeam.js: @hornbeam/client is not installed (npm install @hornbeam/client)\n' }
+  }
+  const body = await readFile(bundleFile)
+  return { status: 200, headers: { 'content-type': 'application/javascript; charset=utf-8', 'content-length': String(body.length) }, body }
+}

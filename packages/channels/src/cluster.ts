@@ -1,0 +1,67 @@
+/**
+ * What hubs on different nodes say to each other over the pub/sub adapter. Every message names
+ * its protocol version (`v`), its kind and the node that sent it; a node ignores (and counts) a
+ * message of a version it does not know, so two releases can run side by side in a rolling
+ * deploy. Adapters may read `v`, `kind` and `node` (to drop their own echoes), nothing else.
+ */
+import type { Delta, Partition } from './presence/state.js'
+
+/** The cluster protocol this release speaks. */
+export const CLUSTER_PROTOCOL = 1
+
+interface Envelope<K extends string> {
+  /** Protocol version: CLUSTER_PROTOCOL. */
+  v: number
+  kind: K
+  /** The node id of the sender. */
+  node: string
+}
+
+/** A broadcast on `topic:<topic>`: delivered to that topic's local subscribers. */
+export interface BroadcastMessage extends Envelope<'broadcast'> {
+  topic: string
+  event: string
+  payload: unknown
+  /** A connection id not to deliver to (broadcastFrom). */
+  exclude?: string
+}
+
+/** `disconnect(id)` on `control`: every node closes the sockets the id hook named so. */
+export interface DisconnectMessage extends Envelope<'disconnect'> {
+  id: string
+  code?: number
+  reason?: string
+}
+
+/** Presence replication, on `control` and `node:<id>` (see presence/replication.ts). */
+export type PresenceMessage =
+  | (Envelope<'presence.delta'> & { delta: Delta })
+  | (Envelope<'presence.heartbeat'> & { clock: number })
+  | Envelope<'presence.sync'>
+  | (Envelope<'presence.state'> & { partition: Partition })
+  | Envelope<'presence.bye'>
+
+export type ClusterMessage = BroadcastMessage | DisconnectMessage | PresenceMessage
+
+/** Where each kind of message goes. */
+export interface ClusterHandlers {
+  broadcast(message: BroadcastMessage): void
+  disconnect(message: DisconnectMessage): void
+  presence(message: PresenceMessage): void
+  /** A message this node cannot take (unknown version or kind): counted, ignored. */
+  ignored(message: unknown): void
+}
+
+/** Sorts one incoming message by kind; drops our own echoes. */
+export function dispatchCluster(nodeId: string, raw: unknown, handlers: ClusterHandlers): void {
+  const message = raw as Partial<ClusterMessage> | null
+  if (message === null || typeof message !== 'object' || message.v !== CLUSTER_PROTOCOL || typeof message.node !== 'string') {
+    return handlers.ignored(raw)
+  }
+  if (message.node === nodeId) return // our own, echoed back by the engine
+  const kind = message.kind
+  if (kind === 'broadcast') handlers.broadcast(message as BroadcastMessage)
+  else if (kind === 'disconnect') handlers.disconnect(message as DisconnectMessage)
+  else if (typeof kind === 'string' && kind.startsWith('presence.')) handlers.presence(message as PresenceMessage)
+  else handlers.ignored(raw)
+}

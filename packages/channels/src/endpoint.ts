@@ -1,0 +1,178 @@
+/**
+ * Where sockets come in, and the one owner of the upgrade: checks an upgrade request (host,
+ * origin, protocol version, connection limit, connect hook), upgrades it with its own ws server,
+ * accepts the WebSocket as a Connection, keeps the table of connections, sweeps idle ones, and
+ * closes them all on shutdown. Framework adapters use it through `hub.endpoint`:
+ *
+ *   const result = await hub.endpoint.prepare(req, frameworkRequest)   // Prepared or Refusal
+ *   hub.endpoint.accept(ws, result)                                    // a ws upgraded by the framework
+ *   hub.endpoint.handleUpgrade(req, socket, head, frameworkRequest)    // or: prepare + upgrade + accept
+ */
+import type { IncomingMessage, Server } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { Connection } from './connection.js'
+import type { ConnectionHost } from './host.js'
+import type { Logger } from './logger.js'
+import type { IdHook, ResolvedOptions } from './options.js'
+import { Socket, type SocketHost } from './socket.js'
+import type { Counters } from './stats.js'
+import { attachToServer, prepareConnection, refuseUpgrade, type AttachOptions, type Prepared, type Refusal, type UpgradePolicy } from './upgrade.js'
+
+export interface EndpointHost extends UpgradePolicy {
+  readonly nodeId: string
+  readonly options: ResolvedOptions
+  readonly logger: Logger
+  readonly counters: Counters
+  readonly id: IdHook | undefined
+  /** What every accepted connection is given. */
+  readonly connectionHost: ConnectionHost
+}
+
+export class Endpoint {
+  /** Upgrades for node:http and Express; adapters whose framework upgrades itself do not use it. */
+  readonly wss: WebSocketServer
+  private readonly connections = new Set<Connection>()
+  private readonly sweeper: NodeJS.Timeout
+  private seq = 0
+  private closing = false
+  /** A listener made once per endpoint: a closure per upgrade would keep its request alive. */
+  readonly onSocketError = (err: Error): void => this.host.logger.debug({ err }, 'socket error')
+
+  constructor(private readonly host: EndpointHost) {
+    const options = host.options
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxPayload,
+      perMessageDeflate: false,
+      clientTracking: false,
+      // The phoenix client may offer "phoenix" plus a token protocol; answer with "phoenix".
+      handleProtocols: (protocols) => (protocols.has('phoenix') ? 'phoenix' : false),
+    })
+    const shortest = Math.min(options.idleTimeoutMs, options.unjoinedTimeoutMs, options.frameTimeoutMs)
+    this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(5000, Math.floor(shortest / 4))))
+    this.sweeper.unref()
+  }
+
+  get handshakeTimeoutMs(): number {
+    return this.host.options.handshakeTimeoutMs
+  }
+
+  /** Connections accepted and not yet closed. */
+  get size(): number {
+    return this.connections.size
+  }
+
+  /**
+   * Checks an upgrade request before upgrading, so a refusal is an HTTP status. `request` is what
+   * the connect hook sees (the framework's own request object). Every refusal is counted here,
+   * whichever adapter answers it.
+   */
+  async prepare(rawRequest: IncomingMessage, request: unknown = rawRequest): Promise<Prepared | Refusal> {
+    let result: Prepared | Refusal
+    const max = this.host.options.maxConnections
+    if (this.closing) result = { status: 503, message: 'server is shutting down' }
+    else if (max > 0 && this.connections.size >= max) result = { status: 503, message: 'too many connections' }
+    else result = await prepareConnection(this.host, rawRequest, request)
+    if ('status' in result) this.host.counters.refusedUpgrades++
+    return result
+  }
+
+  /** Takes an upgraded WebSocket in; `owner` marks it as one adapter's (see closeOwned). */
+  accept(ws: WebSocket, prepared: Prepared, owner?: object): Connection {
+    const id = `${this.host.nodeId}.${(++this.seq).toString(36)}`
+    const conn = new Connection(this.host.connectionHost, ws, prepared.wire, id, prepared.assigns)
+    conn.owner = owner
+    if (this.closing) {
+      void conn.close(1012, 'server is shutting down')
+      return conn
+    }
+    this.connections.add(conn)
+    const idHook = this.host.id
+    if (idHook) {
+      try {
+        conn.socketId = idHook(new Socket(connectionLevelHost(conn), conn.assigns)) ?? undefined
+      } catch (err) {
+        this.host.logger.error({ err }, 'id hook failed')
+      }
+    }
+    return conn
+  }
+
+  /** Prepare, upgrade and accept, for a raw `upgrade` event. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, request?: unknown, owner?: object): void {
+    if (!socket.listeners('error').includes(this.onSocketError)) socket.on('error', this.onSocketError)
+    this.prepare(req, request ?? req).then(
+      (result) => {
+        if ('status' in result) return refuseUpgrade(socket, result)
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, result, owner))
+      },
+      (err) => {
+        this.host.logger.error({ err }, 'upgrade failed')
+        refuseUpgrade(socket, { status: 500, message: 'internal error' })
+      },
+    )
+  }
+
+  /** Mounts on a node:http(s) server's upgrade path; returns a function that unmounts. */
+  attach(server: Server, options: AttachOptions = {}): () => void {
+    return attachToServer(this, server, options)
+  }
+
+  /** A connection closed: it leaves the table. */
+  remove(conn: Connection): void {
+    this.connections.delete(conn)
+  }
+
+  /** Closes every local socket the id hook named `id`. */
+  disconnect(id: string, code: number, reason: string): void {
+    for (const conn of this.connections) if (conn.socketId === id) void conn.close(code, reason)
+  }
+
+  /** Stops accepting and closes every socket with `code`, in batches (leave hooks, untrack). */
+  async close(code: number, batchSize: number): Promise<void> {
+    this.closing = true
+    const conns = [...this.connections]
+    for (let i = 0; i < conns.length; i += batchSize) {
+      await Promise.all(conns.slice(i, i + batchSize).map((c) => c.close(code, 'server shutting down', 'shutdown')))
+      if (i + batchSize < conns.length) await new Promise((resolve) => setImmediate(resolve))
+    }
+    clearInterval(this.sweeper)
+    this.wss.close()
+  }
+
+  /** Closes, as a shutdown would, the sockets one adapter accepted (it was given a shared hub). */
+  async closeOwned(owner: object, code = 1012): Promise<void> {
+    const conns = [...this.connections].filter((conn) => conn.owner === owner)
+    await Promise.all(conns.map((conn) => conn.close(code, 'server shutting down', 'shutdown')))
+  }
+
+  /** The per-socket deadlines, checked in one pass: no timer per socket. */
+  private sweep(): void {
+    const now = Date.now()
+    const options = this.host.options
+    const idle = now - options.idleTimeoutMs
+    const unjoined = now - options.unjoinedTimeoutMs
+    const frame = now - options.frameTimeoutMs
+    for (const conn of this.connections) {
+      if (conn.lastSeen < idle) void conn.close(1001, 'idle timeout')
+      else if (conn.unjoinedSince !== 0 && conn.unjoinedSince < unjoined) void conn.close(1008, 'no channel joined')
+      else if (conn.partialFrameSince(now) < frame) void conn.close(1008, 'frame timeout')
+    }
+  }
+}
+
+/** A host for the connection-level Socket the `id` hook sees: no topic, nothing to push. */
+function connectionLevelHost(conn: Connection): SocketHost {
+  return {
+    connectionId: conn.id,
+    topic: '',
+    joinRef: null,
+    dialect: conn.wire.dialect.name,
+    get closed() {
+      return conn.closed
+    },
+    push: () => {},
+    broadcast: () => {},
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * What a connection and its channels need from the hub, as small interfaces: they never see the
+ * Hub itself. The hub builds one ConnectionHost and hands it to every connection it accepts.
+ */
+import type { ChannelDefinition } from './channel.js'
+import type { Encoding, Ref } from './dialect.js'
+import type { Limits } from './limits.js'
+import type { Logger } from './logger.js'
+import type { ResolvedOptions } from './options.js'
+import type { RouteMatch } from './router.js'
+import type { Socket } from './socket.js'
+import type { Counters } from './stats.js'
+import type { Outlet, Subscriber } from './topics.js'
+
+/** What a channel needs: topics, broadcast, presence cleanup, logs and counters. */
+export interface ChannelHost {
+  readonly logger: Logger
+  readonly counters: Counters
+  subscribe(subscriber: Subscriber): void
+  unsubscribe(subscriber: Subscriber): void
+  broadcast(topic: string, event: string, payload: unknown, exclude: string | undefined): void
+  /** Everything `owner` tracked on `topic` leaves. */
+  untrackChannel(owner: string, topic: string): void
+}
+
+/** What a connection needs, beyond what its channels do. */
+export interface ConnectionHost extends ChannelHost {
+  readonly options: ResolvedOptions
+  readonly limits: Limits
+  route(topic: string): RouteMatch<ChannelDefinition<any>> | undefined
+  scheduleUncork(conn: Outlet): void
+  /** The connection is gone: it leaves the hub's table at once. */
+  removeConnection(conn: Outlet): void
+  /** Everything `owner` tracked leaves (after its channels' leave hooks ran). */
+  untrackOwner(owner: string): void
+}
+
+/** A channel's view of its connection. */
+export interface ChannelConnection extends Outlet {
+  readonly host: ChannelHost
+  readonly assigns: Record<string, unknown>
+  send(joinRef: Ref, ref: Ref, topic: string, event: string, payload: unknown, encoding?: Encoding): void
+  /** Keeps the assigns of a socket a handler returned. */
+  adopt(socket: Socket<any>): void
+  /** The channel ended: it leaves the connection's table. */
+  channelRemoved(channel: { readonly topic: string }): void
+}

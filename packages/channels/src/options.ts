@@ -1,0 +1,67 @@
+import type { IncomingMessage } from 'node:http'
+import type { AllowedHosts, ConnectInfo, OriginCheck } from './auth.js'
+import { defaultLimits, type LimitOptions } from './limits.js'
+import type { Logger } from './logger.js'
+import type { PresenceOptions } from './presence/tracker.js'
+import type { PubSubAdapter } from './pubsub.js'
+import type { Assigns } from './results.js'
+import type { Socket } from './socket.js'
+
+/**
+ * `connect(params, request, info)`: the assigns the connection starts with, or false to refuse
+ * (403). `info.authToken` is the token a phoenix client sent in `Sec-WebSocket-Protocol`.
+ */
+export type ConnectHook<Req = IncomingMessage> = (
+  params: Record<string, string>,
+  request: Req,
+  info: ConnectInfo,
+) => Assigns | boolean | undefined | void | Promise<Assigns | boolean | undefined | void>
+
+/** `id(socket)`: a name for the connection (a user id), so `disconnect(name)` can close it. */
+export type IdHook = (socket: Socket<any>) => string | null | undefined
+
+export interface HubOptions extends Partial<LimitOptions> {
+  adapter?: PubSubAdapter
+  connect?: ConnectHook<any>
+  id?: IdHook
+  logger?: Logger
+  /** A socket that sends nothing (not even a heartbeat) this long is closed with 1001. Default 60 s. */
+  idleTimeoutMs?: number
+  /** A socket that has joined no channel this long is closed with 1008. Default 45 s. */
+  unjoinedTimeoutMs?: number
+  /** A frame whose first bytes arrived must be complete within this; else 1008. Default 10 s. */
+  frameTimeoutMs?: number
+  /** An upgrade must be accepted (app middleware, connect hook) within this; else 503. Default 10 s. */
+  handshakeTimeoutMs?: number
+  /** Which browser origins may connect; default: the Origin must match the Host. */
+  checkOrigin?: OriginCheck
+  /** Which Host headers an upgrade may carry (DNS rebinding); see AllowedHosts. */
+  allowedHosts?: AllowedHosts
+  presence?: Partial<PresenceOptions>
+}
+
+export interface ResolvedOptions extends LimitOptions {
+  idleTimeoutMs: number
+  unjoinedTimeoutMs: number
+  frameTimeoutMs: number
+  handshakeTimeoutMs: number
+  checkOrigin: OriginCheck
+  allowedHosts: AllowedHosts | undefined
+}
+
+/** The hub's options with every default filled in (an option given as undefined takes its default). */
+export function resolveOptions(options: HubOptions): ResolvedOptions {
+  return {
+    ...defaultLimits,
+    idleTimeoutMs: 60_000,
+    unjoinedTimeoutMs: 45_000,
+    frameTimeoutMs: 10_000,
+    handshakeTimeoutMs: 10_000,
+    checkOrigin: true,
+    ...definedOnly(options),
+  } as ResolvedOptions
+}
+
+export function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+}

@@ -1,0 +1,31 @@
+/** What `hub.stats()` returns. */
+export interface HubStats {
+  connections: number
+  channels: number
+  topics: Record<string, number>
+  framesIn: number
+  framesOut: number
+  bytesIn: number
+  bytesOut: number
+  malformed: number
+  joins: number
+  joinsRefused: number
+  crashes: number
+  refusedUpgrades: number
+  rateLimited: number
+  slowConsumers: number
+  droppedFrames: number
+  /** Cluster messages of a protocol version this node does not know (a rolling deploy), ignored. */
+  clusterMessagesIgnored: number
+  presence: { entries: number; topics: number; peers: number; downPeers: number }
+}
+
+/** The hub's counters: one object, incremented in place by whoever counts. */
+export type Counters = Omit<HubStats, 'connections' | 'channels' | 'topics' | 'presence'>
+
+export function newCounters(): Counters {
+  return {
+    framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, malformed: 0, joins: 0, joinsRefused: 0,
+    crashes: 0, refusedUpgrades: 0, rateLimited: 0, slowConsumers: 0, droppedFrames: 0, clusterMessagesIgnored: 0,
+  }
+}
