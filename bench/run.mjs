@@ -9,6 +9,8 @@
 // Options:
 //   --out <dir>          where results go (default bench/results; --tiny: a temp directory)
 //   --servers a,b        a subset of: hornbeam-http,hornbeam-fastify,hornbeam-express,ws-raw,socketio
+//   --entries a=path,b=path   builds of the core side by side: each dist/index.js runs as its own
+//                        node:http server (replacing hornbeam-http), compared with the first
 //   --scenarios a,b      a subset of: fanout,joins,presence,cluster
 //   --generators <n>     load-generator processes (default 3; tiny 2)
 //   --subscribers a,b    fan-out subscriber counts instead of the mode's (full: 1000,5000,10000)
@@ -29,6 +31,7 @@ import { cpuDelta, cpuSnapshot, machineInfo } from './lib/proc.mjs'
 import { summarizeProfiles } from './lib/profile.mjs'
 import { renderMarkdown, evaluateGoals } from './lib/report.mjs'
 import { renderSvg } from './lib/chart.mjs'
+import { compareEntries, entriesFromArgs, kindOf, roundOrder, withEntries } from './lib/entries.mjs'
 
 const argv = process.argv.slice(2)
 const flag = (name) => argv.includes(`--${name}`)
@@ -108,8 +111,17 @@ if (option('rounds')) cfg.rounds = Number(option('rounds'))
 if (option('sizes')) cfg.sizes = option('sizes').split(',').map(Number)
 if (flag('profile')) cfg.profile = true
 if (flag('no-profile')) cfg.profile = false
-const servers = (option('servers')?.split(',') ?? ALL_SERVERS).filter(Boolean)
-for (const s of servers) if (!ALL_SERVERS.includes(s)) throw new Error(`unknown server ${s}; known: ${ALL_SERVERS.join(', ')}`)
+const selected = (option('servers')?.split(',') ?? ALL_SERVERS).filter(Boolean)
+for (const s of selected) if (!ALL_SERVERS.includes(s)) throw new Error(`unknown server ${s}; known: ${ALL_SERVERS.join(', ')}`)
+const entries = entriesFromArgs(option('entries'))
+// Server keys: a plain kind, or `hornbeam-http@<name>` for each --entries build.
+const servers = withEntries(selected, entries)
+/** What a server key runs: its kind, the core build it imports (entries only) and its label. */
+function specOf(key) {
+  const kind = kindOf(key)
+  const entry = entries.find((e) => e.server === key)
+  return { kind, entry: entry?.path, label: entry ? `${LABELS[kind]} [${entry.name}]` : LABELS[kind] }
+}
 const defaultScenarios = mode === 'tiny' ? ['fanout', 'joins'] : ['fanout', 'joins', 'presence', 'cluster']
 const scenarios = option('scenarios')?.split(',') ?? defaultScenarios
 const benchDir = fileURLToPath(new URL('.', import.meta.url))
@@ -120,9 +132,10 @@ const t0 = Date.now()
 
 // -- scenario 1 and 2: fan-out and idle memory, one fresh server process per subscriber count
 
-async function fanoutFor(kind, subscribers, { execArgv = [], sizes = cfg.sizes, measureLatency = true } = {}) {
-  const row = { server: kind, label: LABELS[kind], subscribers, status: 'ok', cells: [] }
-  const started = await startServer(kind, { execArgv })
+async function fanoutFor(key, subscribers, { execArgv = [], sizes = cfg.sizes, measureLatency = true } = {}) {
+  const { kind, entry, label } = specOf(key)
+  const row = { server: key, label, subscribers, status: 'ok', cells: [] }
+  const started = await startServer(kind, { execArgv, extra: entry ? { entry } : {}, name: `server ${key}` })
   if (started.error) return { ...row, status: started.missing ? 'missing' : 'failed', error: started.error }
   const { child: server, ready } = started
   row.from = ready.from
@@ -146,7 +159,7 @@ async function fanoutFor(kind, subscribers, { execArgv = [], sizes = cfg.sizes, 
       bytesPerConnection: Math.round((after.rss - before.rss) / Math.max(1, connect.joined)),
       heapBytesPerConnection: Math.round((after.heapUsed - before.heapUsed) / Math.max(1, connect.joined)),
     }
-    log(`${kind} ${subscribers} subscribers: connected in ${connect.seconds.toFixed(1)} s, ${row.memory.bytesPerConnection} B RSS/connection`)
+    log(`${key} ${subscribers} subscribers: connected in ${connect.seconds.toFixed(1)} s, ${row.memory.bytesPerConnection} B RSS/connection`)
     let seq = 1
     for (const size of sizes) {
       const window = Math.max(2, Math.ceil(cfg.inFlightDeliveries / subscribers))
@@ -198,11 +211,12 @@ const pick = (o, keys) => Object.fromEntries(keys.filter((k) => k in o).map((k) 
 
 // -- scenario 3: joins per second (with presence tracking on the hornbeam servers)
 
-async function joinsFor(kind, { execArgv = [] } = {}) {
+async function joinsFor(key, { execArgv = [] } = {}) {
   const { clients, perClient } = cfg.joins
+  const { kind, entry, label } = specOf(key)
   const row = {
-    server: kind,
-    label: LABELS[kind],
+    server: key,
+    label,
     status: 'ok',
     what: HORNBEAM.has(kind)
       ? 'join + presence.track in onJoin, reply, presence_state'
@@ -210,9 +224,10 @@ async function joinsFor(kind, { execArgv = [] } = {}) {
     clients,
     joinsPerClient: perClient,
   }
-  const started = await startServer(kind, { execArgv })
+  const started = await startServer(kind, { execArgv, extra: entry ? { entry } : {}, name: `server ${key}` })
   if (started.error) return { ...row, status: started.missing ? 'missing' : 'failed', error: started.error }
   const { child: server, ready } = started
+  row.from = ready.from
   const gens = await startGenerators(cfg.generators)
   const pids = { server: [server.pid], clients: gens.map((g) => g.pid), orchestrator: [process.pid] }
   try {
@@ -247,7 +262,7 @@ async function joinsFor(kind, { execArgv = [] } = {}) {
     })
     if (ok !== total) row.status = 'failed'
     if (HORNBEAM.has(kind) && stats.presenceEntries !== total + clients) row.status = 'failed'
-    log(`joins ${kind}: ${row.joinsPerSecond} joins/s, ${row.serverCpuMicrosPerJoin} µs server CPU/join, ${ok}/${total} ok, presence ${stats.presenceEntries}`)
+    log(`joins ${key}: ${row.joinsPerSecond} joins/s, ${row.serverCpuMicrosPerJoin} µs server CPU/join, ${ok}/${total} ok, presence ${stats.presenceEntries}`)
   } catch (err) {
     row.status = 'failed'
     row.error = String(err?.stack ?? err).split('\n').slice(0, 6).join('\n')
@@ -285,7 +300,8 @@ async function profilePass() {
   // The .cpuprofile files are large: kept out of bench/results (the summaries go in the JSON).
   const dir = option('profile-dir') ?? join(tmpdir(), 'hornbeam-bench-profiles', stamp)
   mkdirSync(dir, { recursive: true })
-  const kinds = servers.filter((k) => HORNBEAM.has(k)).slice(0, 1) // node:http: the core without framework noise
+  // node:http: the core without framework noise; with --entries, every build (their profiles side by side).
+  const kinds = entries.length ? entries.map((e) => e.server) : servers.filter((k) => HORNBEAM.has(k)).slice(0, 1)
   const out = []
   for (const kind of kinds) {
     const n = cfg.subscribers.at(-1)
@@ -313,7 +329,8 @@ const result = {
   startedAt: now.toISOString(),
   machine: machineInfo(),
   config: { ...cfg, latencyRounds: cfg.subscribers.map((n) => [n, cfg.latencyRounds(n)]), servers, scenarios },
-  servers: Object.fromEntries(servers.map((s) => [s, { label: LABELS[s] }])),
+  servers: Object.fromEntries(servers.map((s) => [s, { label: specOf(s).label, ...(specOf(s).entry ? { entry: specOf(s).entry } : {}) }])),
+  entries: entries.map(({ name, path, server }) => ({ name, path, server })),
   fanout: [],
   joins: [],
   presence: null,
@@ -389,7 +406,7 @@ try {
     for (const n of cfg.subscribers) {
       for (let round = 1; round <= cfg.rounds; round++) {
         // Latency is paced and needs no repeat: measured in the first round only.
-        for (const kind of servers) fanoutRaw.push({ round, ...(await fanoutFor(kind, n, { measureLatency: round === 1 })) })
+        for (const key of roundOrder(servers, round)) fanoutRaw.push({ round, ...(await fanoutFor(key, n, { measureLatency: round === 1 })) })
       }
     }
     result.fanout = combineRounds(fanoutRaw)
@@ -414,6 +431,7 @@ try {
 result.finishedAt = new Date().toISOString()
 result.seconds = Math.round((Date.now() - t0) / 1000)
 result.goals = evaluateGoals(result)
+result.entriesComparison = compareEntries(result)
 
 // The tiny run's verdict: every server answered, every message and join arrived.
 const problems = []
@@ -433,8 +451,9 @@ result.allDelivered =
   fanoutRaw.length === servers.length * cfg.subscribers.length * cfg.rounds * (scenarios.includes('fanout') ? 1 : 0)
 
 mkdirSync(outDir, { recursive: true })
-// A run with a narrowed selection is not a full/quick run: it never replaces latest-<mode>.
-const custom = ['servers', 'scenarios', 'subscribers', 'sizes', 'generators', 'rounds'].some((o) => option(o) !== undefined)
+// A run with a narrowed selection, or with other builds of the core (--entries, or the deprecated
+// BENCH_CHANNELS_ENTRY), is not a full/quick run of this tree: it never replaces latest-<mode>.
+const custom = ['servers', 'scenarios', 'subscribers', 'sizes', 'generators', 'rounds'].some((o) => option(o) !== undefined) || entries.length > 0
 const base = mode === 'tiny' ? 'tiny' : `${stamp}-${mode}${custom ? '-custom' : ''}`
 const files = {
   json: JSON.stringify(result, null, 2) + '\n',

@@ -1,7 +1,8 @@
 // One server under test, in its own process (forked by bench/run.mjs or bench/cluster.mjs).
 //   node --expose-gc bench/server.mjs '<json options>'
-// Options: { kind, redisUrl?, presence? } where kind is one of
-//   hornbeam-http     @hornbeam/channels on plain node:http (hub.attach)
+// Options: { kind, entry?, redisUrl?, presence? } where kind is one of
+//   hornbeam-http     @hornbeam/channels on plain node:http (hub.attach); with `entry` (a path to
+//                     a build's dist/index.js, from run.mjs --entries) that build of the core
 //   hornbeam-fastify  @hornbeam/fastify plugin on Fastify 5
 //   hornbeam-express  @hornbeam/express middleware on Express 5
 //   ws-raw            a bare `ws` server: frames a broadcast once and writes the same buffer to
@@ -26,6 +27,10 @@ const hubOptions = {
   maxChannelsPerSocket: 100_000,
   // Load-generator clients send no heartbeats; a run holds sockets idle for longer than 60 s.
   idleTimeoutMs: 3_600_000,
+  // The joins scenario holds its clients unjoined while they all connect (and cluster.mjs its node
+  // A clients until they join one by one): a slow or profiled run must not lose them to the
+  // 45 s default of newer cores. Older cores ignore the option.
+  unjoinedTimeoutMs: 3_600_000,
   ...(options.presence ? { presence: options.presence } : {}),
 }
 
@@ -62,11 +67,13 @@ async function hornbeamCommon(hub) {
 }
 
 /**
- * The core the node:http server runs: @hornbeam/channels, or BENCH_CHANNELS_ENTRY (a path to
- * another build's dist/index.js) to A/B a change of the core without touching packages/.
+ * The core the node:http server runs: @hornbeam/channels, or `options.entry` (a path to another
+ * build's dist/index.js) to compare builds of the core without touching packages/. An option of
+ * this child, not an environment variable, so that the children of one run can load different
+ * builds (run.mjs --entries; it also maps the deprecated BENCH_CHANNELS_ENTRY onto it).
  */
 async function channelsCore() {
-  const entry = process.env.BENCH_CHANNELS_ENTRY
+  const entry = options.entry
   if (!entry) return { core: await import('@hornbeam/channels'), from: '@hornbeam/channels' }
   const { pathToFileURL } = await import('node:url')
   return { core: await import(pathToFileURL(entry).href), from: entry }

@@ -1,5 +1,5 @@
 // The SVG chart of a run: deliveries/s and server CPU per delivery against subscribers.
-import { COLORS, fanoutCell, fmtInt, sizeName } from './report.mjs'
+import { colorOf, fanoutCell, fmtInt, sizeName } from './report.mjs'
 
 // -- the chart: deliveries/s (top) and server CPU µs per delivery (bottom) against subscribers,
 // one line per server, one column per payload size. Plain SVG, no dependencies.
@@ -43,8 +43,8 @@ export function renderSvg(result) {
   let lx = 10
   servers.forEach((s) => {
     const y = legendH - 2
-    out.push(`<line x1="${lx}" y1="${y}" x2="${lx + 24}" y2="${y}" stroke="${COLORS[s] ?? '#000'}" stroke-width="2.5"${s === 'ws-raw' ? ' stroke-dasharray="6 3"' : ''}/>`)
-    out.push(`<circle cx="${lx + 12}" cy="${y}" r="3.5" fill="${COLORS[s] ?? '#000'}"/>`)
+    out.push(`<line x1="${lx}" y1="${y}" x2="${lx + 24}" y2="${y}" stroke="${colorOf(result, s)}" stroke-width="2.5"${s === 'ws-raw' ? ' stroke-dasharray="6 3"' : ''}/>`)
+    out.push(`<circle cx="${lx + 12}" cy="${y}" r="3.5" fill="${colorOf(result, s)}"/>`)
     const text = result.servers[s]?.label ?? s
     out.push(`<text x="${lx + 30}" y="${y + 4}">${esc(text)}</text>`)
     lx += 40 + text.length * 6.6
@@ -79,7 +79,7 @@ export function renderSvg(result) {
       out.push(`<text x="${ox + panelW / 2}" y="${oy + panelH + 36}" text-anchor="middle" fill="#333">subscribers</text>`)
       for (const s of series) {
         if (s.points.length === 0) continue
-        const color = COLORS[s.server] ?? '#000'
+        const color = colorOf(result, s.server)
         const d = s.points.map(([n, v], i) => `${i ? 'L' : 'M'}${x(n).toFixed(1)},${y(v).toFixed(1)}`).join(' ')
         out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${s.server === 'ws-raw' ? ' stroke-dasharray="6 3"' : ''}/>`)
         for (const [n, v] of s.points) {

@@ -1,5 +1,7 @@
 // Turns a run's JSON into the Markdown tables (the SVG chart is in chart.mjs). Every figure is shown beside the
-// peers measured in the same run, as a ratio: (× raw ws / × Socket.IO).
+// peers measured in the same run, as a ratio: (× raw ws / × Socket.IO); builds of the core run side by
+// side (--entries) also get their own section (lib/entries.mjs), as ratios to the first build.
+import { ENTRY_COLORS, kindOf, renderEntries } from './entries.mjs'
 
 const HORNBEAM = ['hornbeam-http', 'hornbeam-fastify', 'hornbeam-express']
 export const COLORS = {
@@ -8,6 +10,11 @@ export const COLORS = {
   'hornbeam-express': '#9467bd',
   'ws-raw': '#555555',
   socketio: '#d62728',
+}
+/** A server's line colour; the builds of one --entries run each get their own. */
+export function colorOf(result, server) {
+  const i = (result.entries ?? []).findIndex((e) => e.server === server)
+  return i >= 0 ? ENTRY_COLORS[i % ENTRY_COLORS.length] : (COLORS[server] ?? '#000')
 }
 const GOALS = { vsWs: 0.85, vsSocketIo: 2, memoryVsWs: 1.3 }
 
@@ -42,7 +49,8 @@ export function evaluateGoals(result) {
   const out = []
   const subs = [...new Set(result.fanout.map((r) => r.subscribers))]
   const sizes = [...new Set(result.fanout.flatMap((r) => r.cells.map((c) => c.size)))]
-  for (const hb of HORNBEAM.filter((s) => servers.includes(s))) {
+  // Every hornbeam server of the run, each --entries build (`hornbeam-http@<name>`) included.
+  for (const hb of servers.filter((s) => HORNBEAM.includes(kindOf(s)))) {
     for (const [peer, goal, key] of [['ws-raw', GOALS.vsWs, 'fanoutVsWs'], ['socketio', GOALS.vsSocketIo, 'fanoutVsSocketIo']]) {
       const cells = []
       for (const n of subs) {
@@ -124,6 +132,8 @@ export function renderMarkdown(result) {
     }
     L.push('')
   }
+
+  L.push(...renderEntries(result))
 
   const subs = [...new Set(result.fanout.map((r) => r.subscribers))]
   const sizes = [...new Set(result.fanout.flatMap((r) => r.cells.map((c) => c.size)))]
