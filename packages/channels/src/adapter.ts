@@ -10,7 +10,7 @@
  * - `clientBundle()`: the browser bundle as a response (`serveClient`, default true, in every
  *   adapter), or a 404 saying what to install.
  * - `refusalResponse(refusal)` for a framework's response object, `refuseUpgrade(socket, refusal)`
- *   for a raw socket, `guardHandshake(socket, ms)` against upgrades that never finish.
+ *   for a raw socket; `hub.endpoint.guard(socket)` against upgrades that never finish.
  * - `hub.endpoint` (Endpoint): prepare, accept, handleUpgrade.
  */
 import { readFile } from 'node:fs/promises'
@@ -21,7 +21,7 @@ import { endpointPaths, type Refusal } from './upgrade.js'
 
 export { Endpoint } from './endpoint.js'
 export type { Connection } from './connection.js'
-export { endpointPaths, guardHandshake, refuseUpgrade } from './upgrade.js'
+export { endpointPaths, refuseUpgrade } from './upgrade.js'
 export type { AttachOptions, Prepared, Refusal, UpgradeHandler } from './upgrade.js'
 export { originAllowed, tokenFromProtocols } from './auth.js'
 

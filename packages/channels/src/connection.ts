@@ -79,7 +79,7 @@ export class Connection implements RateState, ChannelConnection {
     // Full buckets to start with.
     this.messageTokens = host.options.messagesPerSecond
     this.joinTokens = host.options.joinsPerSecond
-    this.messageAt = this.joinAt = this.abuseAt = this.lastSeen
+    this.messageAt = this.joinAt = this.lastSeen
     const internals = ws as unknown as WsInternals
     const fast =
       internals._socket !== undefined &&

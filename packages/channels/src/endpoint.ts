@@ -33,6 +33,8 @@ export class Endpoint {
   /** Upgrades for node:http and Express; adapters whose framework upgrades itself do not use it. */
   readonly wss: WebSocketServer
   private readonly connections = new Set<Connection>()
+  /** Upgrades under way (see guard), and since when. */
+  private readonly handshakes = new Map<Duplex, number>()
   private readonly sweeper: NodeJS.Timeout
   private seq = 0
   private closing = false
@@ -49,13 +51,18 @@ export class Endpoint {
       // The phoenix client may offer "phoenix" plus a token protocol; answer with "phoenix".
       handleProtocols: (protocols) => (protocols.has('phoenix') ? 'phoenix' : false),
     })
-    const shortest = Math.min(options.idleTimeoutMs, options.unjoinedTimeoutMs, options.frameTimeoutMs)
+    const shortest = Math.min(options.idleTimeoutMs, options.unjoinedTimeoutMs, options.frameTimeoutMs, options.handshakeTimeoutMs)
     this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(5000, Math.floor(shortest / 4))))
     this.sweeper.unref()
   }
 
-  get handshakeTimeoutMs(): number {
-    return this.host.options.handshakeTimeoutMs
+  /**
+   * Starts an upgrade's handshake clock, as the upgrade arrives: if the app's middleware or the
+   * connect hook hold it past handshakeTimeoutMs, the sweep refuses it with 503. A map entry,
+   * not a timer: a timer left on the socket would live as long as the connection.
+   */
+  guard(socket: Duplex): void {
+    if (this.host.options.handshakeTimeoutMs > 0) this.handshakes.set(socket, Date.now())
   }
 
   /** Connections accepted and not yet closed. */
@@ -81,6 +88,7 @@ export class Endpoint {
   /** Takes an upgraded WebSocket in; `owner` marks it as one adapter's (see closeOwned). */
   accept(ws: WebSocket, prepared: Prepared, owner?: object): Connection {
     const id = `${this.host.nodeId}.${(++this.seq).toString(36)}`
+    this.handshakes.delete((ws as unknown as { _socket: Duplex })._socket)
     const conn = new Connection(this.host.connectionHost, ws, prepared.wire, id, prepared.assigns)
     conn.owner = owner
     if (this.closing) {
@@ -104,7 +112,10 @@ export class Endpoint {
     if (!socket.listeners('error').includes(this.onSocketError)) socket.on('error', this.onSocketError)
     this.prepare(req, request ?? req).then(
       (result) => {
-        if ('status' in result) return refuseUpgrade(socket, result)
+        if ('status' in result) {
+          this.handshakes.delete(socket)
+          return refuseUpgrade(socket, result)
+        }
         this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, result, owner))
       },
       (err) => {
@@ -138,6 +149,7 @@ export class Endpoint {
       if (i + batchSize < conns.length) await new Promise((resolve) => setImmediate(resolve))
     }
     clearInterval(this.sweeper)
+    this.handshakes.clear()
     this.wss.close()
   }
 
@@ -158,6 +170,16 @@ export class Endpoint {
       if (conn.lastSeen < idle) void conn.close(1001, 'idle timeout')
       else if (conn.unjoinedSince !== 0 && conn.unjoinedSince < unjoined) void conn.close(1008, 'no channel joined')
       else if (conn.partialFrameSince(now) < frame) void conn.close(1008, 'frame timeout')
+    }
+    const handshake = now - options.handshakeTimeoutMs
+    for (const [socket, since] of this.handshakes) {
+      if (socket.destroyed) this.handshakes.delete(socket)
+      else if (since < handshake) {
+        this.handshakes.delete(socket)
+        refuseUpgrade(socket, { status: 503, message: 'handshake timeout' })
+        // The peer may never close its side: do not leave the socket half-open.
+        ;(socket as Duplex & { destroySoon?: () => void }).destroySoon?.()
+      }
     }
   }
 }

@@ -1,5 +1,4 @@
 import type { IncomingMessage, Server } from 'node:http'
-import type { Socket as NetSocket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { hostAllowed, originAllowed, tokenFromProtocols } from './auth.js'
 import { UnsupportedVersionError, wireFromQuery, type Wire } from './dialect.js'
@@ -78,8 +77,9 @@ export async function prepareConnection(policy: UpgradePolicy, raw: IncomingMess
 
 /** What `attachToServer` mounts: a hub's endpoint, as the dispatcher sees it. */
 export interface Mountable {
-  readonly handshakeTimeoutMs: number
   readonly onSocketError: (err: Error) => void
+  /** Starts the upgrade's handshake clock (see Endpoint.guard). */
+  guard(socket: Duplex): void
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void
 }
 
@@ -106,7 +106,7 @@ export function attachToServer(target: Mountable, server: Server, options: Attac
       const found = list.find((m) => m.paths[0] === pathname || m.paths[1] === pathname)
       if (found) {
         socket.on('error', found.target.onSocketError)
-        guardHandshake(socket, found.target.handshakeTimeoutMs)
+        found.target.guard(socket)
         return found.onUpgrade(req, socket, head)
       }
       // Not ours. Another upgrade listener may want it; if there is none, say so.
@@ -126,21 +126,6 @@ export function attachToServer(target: Mountable, server: Server, options: Attac
       mounts.delete(server)
     }
   }
-}
-
-/**
- * Refuses (503) an upgrade that is not done within `ms`: the app's middleware or the connect
- * hook never answered. ws clears the socket's timeout when it takes the socket over.
- */
-export function guardHandshake(socket: Duplex, ms: number): void {
-  if (ms > 0 && typeof (socket as NetSocket).setTimeout === 'function') (socket as NetSocket).setTimeout(ms, onHandshakeTimeout)
-}
-
-// Called with the socket as `this`: no closure per upgrade.
-function onHandshakeTimeout(this: NetSocket): void {
-  refuseUpgrade(this, { status: 503, message: 'handshake timeout' })
-  // The peer may never close its side: do not leave the socket half-open.
-  this.destroySoon()
 }
 
 /** Answers an upgrade request with an HTTP error and closes the socket. */

@@ -1,8 +1,22 @@
 import { CHANNEL_EVENTS, type ChannelState } from './constants.js'
 import { Push, type PayloadSource, type PushHost } from './push.js'
 import type { Message, Ref } from './serializer.js'
-import type { Socket } from './socket.js'
-import { Timer } from './timer.js'
+import { Timer, type Backoff } from './timer.js'
+
+/** What a channel needs of its socket: `Socket` is one. */
+export interface ChannelSocket {
+  readonly timeout: number
+  readonly rejoinAfterMs: Backoff
+  readonly jitter: number
+  isConnected(): boolean
+  makeRef(): string
+  push(message: Message): boolean
+  log(kind: string, msg: string, data?: unknown): void
+  /** The channel closed: the socket forgets it. */
+  remove(channel: Channel): void
+  /** Leaves another channel of the socket on `topic` before `joining` joins it. */
+  leaveOpenTopic(topic: string, joining: Channel): void
+}
 
 /** A callback for an event on a channel. */
 export type BindingCallback<P = any> = (payload: P, ref: Ref, joinRef: Ref) => void
@@ -50,7 +64,7 @@ export class Channel implements PushHost {
     readonly topic: string,
     params: PayloadSource,
     /** The socket the channel runs on. */
-    readonly socket: Socket,
+    readonly socket: ChannelSocket,
   ) {
     this.timeout = socket.timeout
     this.joinPush = new Push(this, CHANNEL_EVENTS.join, () => (typeof params === 'function' ? params() : params), this.timeout)

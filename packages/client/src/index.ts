@@ -7,13 +7,13 @@
  *   socket.connect()
  */
 export { Socket } from './socket.js'
-export type { SocketOptions, Logger, WebSocketLike, WebSocketConstructor, CloseInfo } from './socket.js'
+export type { SocketOptions, LogFunction, Logger, WebSocketLike, WebSocketConstructor, CloseInfo } from './socket.js'
 export { Channel } from './channel.js'
-export type { BindingCallback } from './channel.js'
+export type { BindingCallback, ChannelSocket } from './channel.js'
 export { Push } from './push.js'
 export type { PushStatus, PayloadSource } from './push.js'
 export { Presence } from './presence.js'
-export type { Meta, PresenceEntry, PresenceState, PresenceDiff, PresenceOptions, JoinCallback, LeaveCallback } from './presence.js'
+export type { Meta, PresenceEntry, PresenceState, PresenceDiff, PresenceSyncOptions, PresenceOptions, JoinCallback, LeaveCallback } from './presence.js'
 export { endPointURL } from './endpoint.js'
 export type { Params } from './endpoint.js'
 export { encode, decode } from './serializer.js'

@@ -29,9 +29,10 @@ export type JoinCallback = (key: string, current: PresenceEntry | undefined, joi
 /** `onLeave(key, current, left)`: `current` is the key's entry after (no metas left: the key is gone). */
 export type LeaveCallback = (key: string, current: PresenceEntry, left: PresenceEntry) => void
 
-export interface PresenceOptions {
+export interface PresenceSyncOptions {
   /** The event names of the state and diff. Default `presence_state` and `presence_diff`. */
   events?: { state: string; diff: string }
+
   /**
    * After a rejoin, a presence absent from the new state is kept this long (in ms) before it
    * counts as gone, since its owner may be reconnecting too (after a server restart everyone
@@ -39,6 +40,9 @@ export interface PresenceOptions {
    */
   rejoinGraceMs?: number
 }
+
+/** @deprecated Renamed `PresenceSyncOptions` (`@hornbeam/channels`' `PresenceOptions` are the server's). */
+export type PresenceOptions = PresenceSyncOptions
 
 const noop = () => {}
 
@@ -63,7 +67,7 @@ export class Presence {
   private missing = new Map<string, Meta[]>()
   private graceTimer: ReturnType<typeof setTimeout> | undefined
 
-  constructor(readonly channel: Channel, options: PresenceOptions = {}) {
+  constructor(readonly channel: Channel, options: PresenceSyncOptions = {}) {
     const events = options.events ?? PRESENCE_EVENTS
     this.graceMs = options.rejoinGraceMs ?? DEFAULT_REJOIN_GRACE_MS
     channel.on(events.state, (state: PresenceState) => this.receiveState(state))

@@ -17,7 +17,9 @@ import { decode, encode, type Message } from './serializer.js'
 import { Timer, type Backoff } from './timer.js'
 
 /** `logger(kind, msg, data)`: kind is `transport`, `push`, `receive` or `channel`. */
-export type Logger = (kind: string, msg: string, data?: unknown) => void
+export type LogFunction = (kind: string, msg: string, data?: unknown) => void
+/** @deprecated Renamed `LogFunction` (`@hornbeam/channels`' `Logger` is a server logger object). */
+export type Logger = LogFunction
 
 /** The part of the WebSocket interface the socket uses (browser, Node 22 and `ws` all have it). */
 export interface WebSocketLike {
@@ -44,7 +46,7 @@ export interface SocketOptions {
   /** Query params of the connection, or a function called on every connect (to send a fresh token). */
   params?: Params | (() => Params)
   /** `logger(kind, msg, data)`, called for transport events, pushes and receives. */
-  logger?: Logger
+  logger?: LogFunction
   /** Default timeout of joins and pushes, in ms. Default 10000. */
   timeout?: number
   /** A heartbeat is sent this often; one unanswered for as long reconnects. 0 disables. Default 30000. */
@@ -85,7 +87,7 @@ export class Socket {
   readonly rejoinAfterMs: Backoff
   readonly jitter: number
   private readonly params: Params | (() => Params)
-  private readonly logger: Logger | undefined
+  private readonly logger: LogFunction | undefined
   private readonly transport: WebSocketConstructor | undefined
   private conn: WebSocketLike | null = null
   private ref = 0

@@ -9,7 +9,7 @@ import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import type { WebSocket } from 'ws'
 import type { ConnectHook, Hub, TopicPresence } from '@hornbeam/channels'
-import { clientBundle, clientBundlePath, guardHandshake, mountHub, refusalResponse, type MountOptions, type Prepared } from '@hornbeam/channels/adapter'
+import { clientBundle, clientBundlePath, mountHub, refusalResponse, type MountOptions, type Prepared } from '@hornbeam/channels/adapter'
 
 export interface ChannelsPluginOptions extends Omit<MountOptions, 'connect'> {
   /** `connect(params, request, info)`: assigns for the connection, or false to refuse it with 403. */
@@ -95,7 +95,7 @@ const plugin: FastifyPluginAsync<ChannelsPluginOptions> = async (fastify, option
   fastify.server.on('upgrade', function hornbeamHandshakeGuard(req: IncomingMessage, socket: Duplex) {
     const q = req.url?.indexOf('?') ?? -1
     const pathname = q < 0 ? req.url : req.url!.slice(0, q)
-    if (pathname === mount.paths[0] || pathname === mount.paths[1]) guardHandshake(socket, hub.options.handshakeTimeoutMs)
+    if (pathname === mount.paths[0] || pathname === mount.paths[1]) hub.endpoint.guard(socket)
   })
 
   for (const url of mount.paths) {
