@@ -7,6 +7,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+// tap's per-file timeout (120 s in package.json) would end this file before the subtest's own
+// 180 s: raise this file's limit above it (the root test tells the runner so).
+t.setTimeout(200_000)
+
 const root = fileURLToPath(new URL('..', import.meta.url))
 const SERVERS = ['hornbeam-http', 'hornbeam-fastify', 'hornbeam-express', 'ws-raw', 'socketio']
 
@@ -31,9 +35,12 @@ t.test('bench/run.mjs --tiny: every server answers, every message is delivered',
     for (const row of rows) {
       t.equal(row.status, 'ok', `${server} fan-out status`, { error: row.error })
       t.equal(row.connect.joined, row.subscribers, `${server}: all ${row.subscribers} clients joined`)
+      // A row without cells, or a cell without a phase, measured nothing: a failure, not a pass.
+      t.ok(row.cells.length > 0, `${server}: the fan-out row has cells`)
       for (const cell of row.cells) {
         for (const phase of ['throughput', 'burst', 'latency']) {
           const p = cell[phase]
+          t.ok(p, `${server} ${phase}: measured (--tiny runs every phase)`)
           if (!p) continue
           t.ok(p.messages > 0, `${server} ${phase}: messages sent`)
           t.equal(p.deliveries, p.messages * row.subscribers, `${server} ${phase}: every message reached every subscriber`)

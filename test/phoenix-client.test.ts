@@ -4,7 +4,7 @@ import t from 'tap'
 import WebSocket from 'ws'
 // @ts-expect-error the phoenix package ships no types
 import { Socket, Presence } from 'phoenix'
-import { startServer, eventually, sleep } from './helpers/wire.js'
+import { startServer, eventually } from './helpers/wire.js'
 import { defineChat } from './fixtures/chat.js'
 
 function connect(url: string, params: Record<string, string> = {}) {
@@ -25,10 +25,14 @@ t.test('phoenix.js chat: join, push replies, broadcasts, presence callbacks, lea
   const srv = await startServer()
   t.teardown(srv.close)
   defineChat(srv.hub)
+  // The slow handler answers only once the test lets it: after the client's push timed out.
+  let finishSlow!: () => void
+  const slowMayFinish = new Promise<void>((resolve) => (finishSlow = resolve))
   srv.hub.channel('slow:1').on('wait', async () => {
-    await sleep(500)
+    await slowMayFinish
     return ['reply', {}]
   })
+  t.teardown(() => finishSlow())
   const url = `ws://127.0.0.1:${srv.port}/ws`
   const alice = connect(url)
   const bob = connect(url)
@@ -67,6 +71,7 @@ t.test('phoenix.js chat: join, push replies, broadcasts, presence callbacks, lea
   const slow = alice.channel('slow:1')
   await receive(slow.join())
   t.same(await receive(slow.push('wait', {}, 100)), ['timeout', null], 'push timeout')
+  finishSlow()
 
   t.equal((await receive(bobCh.leave()))[0], 'ok')
   await eventually(() => left.includes('user:bob'), 2000, 'alice saw bob leave')
@@ -89,11 +94,12 @@ t.test('phoenix.js rejoins after a crash and reconnects after the server drops i
   channel.onError(() => errors.push('error'))
   await receive(channel.join())
   channel.push('boom', {})
-  await eventually(() => joins === 2, 3000, 'the client rejoined after phx_error')
+  // The server's join hook runs before its reply is on the way: wait for the client to be joined.
+  await eventually(() => joins === 2 && channel.state === 'joined', 3000, 'the client rejoined after phx_error')
   t.equal(errors.length, 1)
   t.equal(channel.state, 'joined')
   // The server goes away and comes back on the same hub: the client reconnects and rejoins.
   srv.hub.disconnect('phoenix-user', 1012, 'restart')
-  await eventually(() => joins === 3, 3000, 'rejoined after reconnect')
+  await eventually(() => joins === 3 && channel.state === 'joined', 3000, 'rejoined after reconnect')
   t.equal(channel.state, 'joined')
 })

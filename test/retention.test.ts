@@ -8,14 +8,18 @@ import express from 'express'
 import Fastify from 'fastify'
 import channels from '@hornbeam/fastify'
 import { channelsMiddleware } from '@hornbeam/express'
-import { RawClient, startServer, quietLogger, sleep } from './helpers/wire.js'
+import { RawClient, startServer, quietLogger } from './helpers/wire.js'
 
 v8.setFlagsFromString('--expose-gc')
 const gc = vm.runInNewContext('gc') as () => void
 
+/**
+ * Collected after a few event-loop turns and full GCs: no clock. A turn between deref() and gc()
+ * lets go of the WeakRef's own hold (kept until the end of the job that called deref()).
+ */
 async function collected(ref: WeakRef<object>): Promise<boolean> {
   for (let i = 0; i < 10 && ref.deref() !== undefined; i++) {
-    await sleep(20)
+    await new Promise((resolve) => setImmediate(resolve))
     gc()
   }
   return ref.deref() === undefined

@@ -2,10 +2,12 @@
 // `require` users get types that TypeScript reads as CommonJS) and the minified browser bundle
 // that sets `window.Hornbeam`, then prints the browser bundle's size, minified and gzipped.
 // tsc -b (ESM + .d.ts) runs first; it is a no-op when the root build has just run it.
+// `--outdir <dir>` writes the two bundles there instead, without tsc and without touching dist/
+// (the tests check the script so while other tests read dist/); the .d.ts come from dist/.
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
@@ -13,15 +15,20 @@ import { build } from 'esbuild'
 const here = dirname(fileURLToPath(import.meta.url))
 const dist = join(here, 'dist')
 const require = createRequire(import.meta.url)
+const outdirArg = process.argv.indexOf('--outdir')
+const out = outdirArg === -1 ? dist : resolve(process.argv[outdirArg + 1] ?? '')
+if (out === here || out === resolve('/')) throw new Error(`build.mjs: refusing --outdir ${out}`)
 
-const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', here], { stdio: 'inherit' })
-if (tsc.status !== 0) process.exit(tsc.status ?? 1)
+if (out === dist) {
+  const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', here], { stdio: 'inherit' })
+  if (tsc.status !== 0) process.exit(tsc.status ?? 1)
+}
 
 const entry = join(here, 'src/index.ts')
 const banner = `/* @hornbeam/client ${JSON.parse(readFileSync(join(here, 'package.json'), 'utf8')).version} | Apache-2.0 */`
 
 // CommonJS: dist/cjs/index.js, in a folder whose package.json says "commonjs".
-const cjs = join(dist, 'cjs')
+const cjs = join(out, 'cjs')
 rmSync(cjs, { recursive: true, force: true })
 mkdirSync(cjs, { recursive: true })
 await build({
@@ -43,7 +50,7 @@ for (const file of readdirSync(dist)) {
 }
 
 // Browser: an IIFE that assigns the exports to the global `Hornbeam` (window.Hornbeam).
-const browserFile = join(dist, 'hornbeam.min.js')
+const browserFile = join(out, 'hornbeam.min.js')
 await build({
   entryPoints: [entry],
   outfile: browserFile,
@@ -61,4 +68,5 @@ await build({
 const bundle = readFileSync(browserFile)
 const gzipped = gzipSync(bundle, { level: 9 })
 const kb = (n) => `${(n / 1024).toFixed(1)} kB`
-console.log(`@hornbeam/client: dist/hornbeam.min.js ${kb(bundle.length)} minified, ${kb(gzipped.length)} gzipped (${bundle.length} / ${gzipped.length} bytes)`)
+const shown = out === dist ? 'dist/hornbeam.min.js' : browserFile
+console.log(`@hornbeam/client: ${shown} ${kb(bundle.length)} minified, ${kb(gzipped.length)} gzipped (${bundle.length} / ${gzipped.length} bytes)`)

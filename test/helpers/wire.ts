@@ -116,7 +116,8 @@ export class RawClient {
     for (;;) {
       const found = this.frames.find(match)
       if (found) return found
-      if (this.closeEvent && !this.ws.readyState) throw new Error(`closed while waiting for ${what}`)
+      // Every message is emitted before 'close': nothing can arrive once the socket is closed.
+      if (this.closeEvent && this.ws.readyState === WebSocket.CLOSED) throw new Error(`closed while waiting for ${what}`)
       const left = deadline - Date.now()
       if (left <= 0) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.frames)}`)
       await new Promise<void>((resolve) => {
@@ -136,6 +137,26 @@ export class RawClient {
       await new Promise((r) => setTimeout(r, 10))
     }
     return this.closeEvent
+  }
+
+  /** The frame received right after `frame` (waiting for it if need be): "the very next frame". */
+  async frameAfter(frame: Frame, timeoutMs = 2000): Promise<Frame> {
+    const i = this.frames.indexOf(frame)
+    if (i === -1) throw new Error(`not a received frame: ${JSON.stringify(frame)}`)
+    await this.waitFor(() => this.frames.length > i + 1, timeoutMs, `the frame after ${JSON.stringify(frame)}`)
+    return this.frames[i + 1]!
+  }
+
+  /**
+   * A positive sync point: a heartbeat, answered. The server handles one socket's frames in order
+   * and writes to it in order, so once the reply is here, whatever the server sent this socket in
+   * answer to its earlier frames (replies, errors, a close) is here too. Its ref cannot be one
+   * a test uses. Rejects if the socket closes first.
+   */
+  async probe(timeoutMs = 2000): Promise<void> {
+    const ref = `probe:${this.nextRef()}`
+    this.send(null, ref, this.names.hb, 'heartbeat', {})
+    await this.waitFor((f) => f[1] === ref && f[3] === this.names.reply, timeoutMs, 'the probe heartbeat reply')
   }
 
   /** Sends and waits for the reply with the same ref: `{status, response}`. */
@@ -172,6 +193,44 @@ export class RawClient {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+let markers = 0
+
+/**
+ * A positive sync point for broadcasts: `hub` broadcasts a marker on `topic` and every client
+ * waits for it. A hub delivers to each socket in order, so once the marker is here, whatever the
+ * hub sent these clients before it (broadcasts, broadcastFrom, presence diffs) is here too.
+ */
+export async function broadcastMarker(hub: Hub, topic: string, clients: RawClient[], event = 'marker'): Promise<void> {
+  const id = ++markers
+  hub.broadcast(topic, event, { marker: id })
+  await Promise.all(clients.map((c) => c.waitFor((f) => f[2] === topic && f[3] === event && f[4]?.marker === id, 2000, `${event} ${id}`)))
+}
+
+/**
+ * "Promptly" without a clock: watches the timers of `minMs` or more set from now on, and stop()
+ * returns the delays of those that fired meanwhile. Nothing fired between watch and stop means
+ * the code in between waited on no such timer (a fallback, a ws close timeout).
+ */
+export function watchLongTimers(minMs = 1000): { stop(): number[] } {
+  const real = globalThis.setTimeout
+  const fired: number[] = []
+  let watching = true
+  globalThis.setTimeout = ((fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const long = Number(ms) >= minMs
+    return real((...a: unknown[]) => {
+      if (watching && long) fired.push(Number(ms))
+      fn(...a)
+    }, ms, ...args)
+  }) as typeof setTimeout
+  return {
+    stop() {
+      watching = false
+      globalThis.setTimeout = real
+      return fired
+    },
+  }
+}
 
 /** Polls `check` until it returns true. */
 export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 3000, what = 'condition'): Promise<void> {

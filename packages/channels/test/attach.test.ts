@@ -5,7 +5,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import WebSocket, { WebSocketServer } from 'ws'
 import { createHub, MemoryBus, memoryAdapter } from '@hornbeam/channels'
-import { RawClient, startServer, sleep, eventually, quietLogger } from '../../../test/helpers/wire.js'
+import { RawClient, startServer, sleep, eventually, quietLogger, broadcastMarker } from '../../../test/helpers/wire.js'
 
 t.test('both path and path/websocket are accepted; plain HTTP still works', async (t) => {
   const srv = await startServer()
@@ -91,17 +91,20 @@ t.test('idle timeout closes a silent socket; heartbeats keep one alive', async (
   const srv = await startServer({ idleTimeoutMs: 300 })
   t.teardown(srv.close)
   srv.hub.channel('room:*').onJoin((topic, _tp, p, s) => (srv.hub.presence(topic).track(s, p.u, {}), ['ok']))
-  const silent = await RawClient.connect(srv.url())
+  // chatty joins first: without its heartbeats it would be idle longer than silent, so the sweep
+  // that closes silent would close chatty too.
   const chatty = await RawClient.connect(srv.url())
+  const silent = await RawClient.connect(srv.url())
   t.teardown(() => chatty.close())
-  await silent.join('room:1', { u: 'silent' })
   await chatty.join('room:1', { u: 'chatty' })
+  await silent.join('room:1', { u: 'silent' })
   const beat = setInterval(() => chatty.send(null, chatty.nextRef(), 'hornbeam', 'heartbeat', {}), 100)
   t.teardown(() => clearInterval(beat))
   const closed = await silent.waitForClose(2000)
   t.same(closed, { code: 1001, reason: 'idle timeout' })
   await eventually(() => srv.hub.presence('room:1').get('silent') === undefined, 1000, 'silent untracked')
-  await sleep(400)
+  // A close for chatty would have been written in that sweep, before the answer to this probe.
+  await chatty.probe()
   t.notOk(chatty.closeEvent, 'the heartbeating socket is still open')
   t.ok(srv.hub.presence('room:1').get('chatty'))
 })
@@ -119,7 +122,8 @@ t.test('id hook + disconnect(id) closes all of one user’s sockets, on every no
   a.hub.disconnect('user:ann')
   t.equal((await ann1.waitForClose()).reason, 'disconnected')
   t.equal((await ann2.waitForClose()).reason, 'disconnected', 'on the other node too')
-  await sleep(50)
+  // b closed ann2 on that message; a close for bob would have come before this probe's answer.
+  await bob.probe()
   t.notOk(bob.closeEvent, 'bob untouched')
 })
 
@@ -141,7 +145,10 @@ t.test('broadcasts cross hubs on a shared memory bus, once each', async (t) => {
   cb2.send(jb2.joinRef, cb2.nextRef(), 'room:1', 'say', { x: 1 })
   await ca.waitFor((f) => f[3] === 'said')
   await cb.waitFor((f) => f[3] === 'said')
-  await sleep(50)
+  // A marker from each node, after those messages, reaches every client on the paths they took
+  // (local, and over the bus, in order per channel): duplicates would have come first.
+  await broadcastMarker(a.hub, 'room:1', [ca, cb, cb2])
+  await broadcastMarker(b.hub, 'room:1', [ca, cb, cb2])
   for (const c of [ca, cb, cb2]) t.equal(c.events('room:1', 'hello').length, 1, 'exactly once')
   t.equal(cb2.events('room:1', 'said').length, 0, 'broadcastFrom skipped its sender across nodes')
   t.ok(ja)
@@ -156,12 +163,16 @@ t.test('hub.close: 1012 to clients, leave hooks run, presence gone, then resolve
       await sleep(20)
       order.push(`leave ${topic} ${reason}`)
     })
+  t.teardown(srv.close)
   const c = await RawClient.connect(srv.url())
   await c.join('room:1', { u: 'x' })
-  await srv.close()
+  // The hub closes while the HTTP server still listens: an upgrade then gets the hub's 503, not
+  // the refused connection of a server that is gone.
+  await srv.hub.close()
   order.push('closed')
   t.same(order, ['leave room:1 shutdown', 'closed'], 'leave hooks ran before close resolved')
   t.same(srv.hub.presence('room:1').list(), {})
   t.equal((await c.waitForClose()).code, 1012)
-  await t.rejects(RawClient.connect(srv.url()), 'no longer accepting')
+  t.ok(srv.server.listening, 'the HTTP server still listens')
+  await t.rejects(RawClient.connect(srv.url()), /HTTP 503/, 'no longer accepting')
 })

@@ -1,7 +1,7 @@
 // Bad input, each case on its own: the offender gets a clear error (reply or close code), the
 // server stays up, and another client's channels are untouched.
 import t from 'tap'
-import { RawClient, startServer, sleep, type TestServer } from '../../../test/helpers/wire.js'
+import { RawClient, startServer, eventually, type TestServer } from '../../../test/helpers/wire.js'
 
 async function setup(t: Tap.Test) {
   const srv = await startServer({ maxPayload: 1024 })
@@ -45,10 +45,10 @@ for (const [name, raw] of dropped) {
     const { srv, bystander, offender, bJoin } = await setup(t)
     const before = srv.hub.stats().malformed
     offender.sendRaw(raw)
-    await sleep(30)
+    // Answered after the bad frame was handled (frames of one socket are handled in order).
+    t.same(await offender.request(null, 'hornbeam', 'heartbeat'), { status: 'ok', response: {} }, 'offender socket still answers')
     t.equal(srv.hub.stats().malformed, before + 1, 'counted as malformed')
     t.notOk(offender.closeEvent, 'offender not disconnected for one bad frame')
-    t.same(await offender.request(null, 'hornbeam', 'heartbeat'), { status: 'ok', response: {} }, 'offender socket still answers')
     await bystanderUntouched(t, srv, bystander, bJoin)
   })
 }
@@ -73,10 +73,10 @@ for (const [name, frame, reason] of replied) {
 t.test('a non-string topic', async (t) => {
   const { srv, bystander, offender, bJoin } = await setup(t)
   offender.sendRaw(JSON.stringify(['1', '9', { evil: true }, 'echo', {}]))
-  await sleep(30)
+  await offender.probe() // answered after the bad frame was handled
   t.equal(srv.hub.stats().malformed >= 1, true, 'dropped and counted: no topic to address a reply to')
   offender.sendRaw(JSON.stringify(['1', '10', 42, 'echo', {}]))
-  await sleep(30)
+  await offender.probe() // a reply to either frame would have come before this one
   t.notOk(offender.frames.some((f) => f[1] === '9' || f[1] === '10'), 'no reply without a topic')
   await bystanderUntouched(t, srv, bystander, bJoin)
 })
@@ -94,7 +94,8 @@ t.test('a frame over maxPayload closes the offender with 1009', async (t) => {
   offender.send(oJoin, '9', 'room:lobby', 'echo', { big: 'x'.repeat(2048) })
   const closed = await offender.waitForClose()
   t.equal(closed.code, 1009)
-  await sleep(20)
+  // The offender's channel ends as its socket closes; bystanderUntouched then checks the other.
+  await eventually(() => srv.hub.stats().topics['room:lobby'] !== 2, 2000, "the offender's channel ended")
   t.equal(srv.hub.stats().topics['room:lobby'], 1, "the offender's channel is gone, the bystander's is not")
   await bystanderUntouched(t, srv, bystander, bJoin)
 })

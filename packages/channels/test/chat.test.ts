@@ -1,6 +1,6 @@
 // The seed's chat scenario (channels-chat-example.md) over the wire, in both dialects.
 import t from 'tap'
-import { RawClient, startServer, sleep } from '../../../test/helpers/wire.js'
+import { RawClient, startServer, broadcastMarker } from '../../../test/helpers/wire.js'
 import { defineChat } from '../../../test/fixtures/chat.js'
 
 for (const [dialect, query] of [['hornbeam', ''], ['phoenix', '?vsn=2.0.0']] as const) {
@@ -36,7 +36,8 @@ for (const [dialect, query] of [['hornbeam', ''], ['phoenix', '?vsn=2.0.0']] as 
     t.same(sent, { status: 'ok', response: { status: 'ok' } }, 'sender gets {status: ok}')
     const got = await bob.waitFor((f) => f[3] === 'new_msg')
     t.same(got, [null, null, 'room:lobby', 'new_msg', { username: 'alice', body: 'hello bob' }])
-    await sleep(50)
+    // A marker broadcast after it reaches alice: an echo of her message would have come first.
+    await broadcastMarker(srv.hub, 'room:lobby', [alice])
     t.equal(alice.events('room:lobby', 'new_msg').length, 0, 'the sender does not get its own message')
 
     const empty = await alice.push(a.joinRef, 'room:lobby', 'new_msg', { body: '' })
@@ -45,7 +46,9 @@ for (const [dialect, query] of [['hornbeam', ''], ['phoenix', '?vsn=2.0.0']] as 
     alice.send(a.joinRef, alice.nextRef(), 'room:lobby', 'typing', { typing: true })
     const typing = await bob.waitFor((f) => f[3] === 'typing')
     t.same(typing[4], { username: 'alice', typing: true }, 'typing relayed')
-    await sleep(30)
+    // The marker follows any echo; the probe follows any reply to alice's typing frame.
+    await broadcastMarker(srv.hub, 'room:lobby', [alice])
+    await alice.probe()
     t.equal(alice.events('room:lobby', 'typing').length, 0, 'typing not echoed')
     t.equal(alice.frames.filter((f) => f[3] === n.reply && f[2] === 'room:lobby').length, 4, 'typing gets no reply')
 

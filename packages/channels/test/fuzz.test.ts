@@ -54,7 +54,8 @@ t.test(`fuzz: ${RUNS} runs of random frames against a live server`, async (t) =>
   let pushes = 0
   let broadcasts = 0
 
-  await sleep(20)
+  await good.waitFor((f) => f[3] === 'presence_state')
+  await good.probe()
   const baseline = { resources: process.getActiveResourcesInfo().length, stats: hub.stats() }
 
   await fc.assert(
@@ -68,7 +69,8 @@ t.test(`fuzz: ${RUNS} runs of random frames against a live server`, async (t) =>
       const reply = await good.request(joinRef, 'room:good', 'echo', { n })
       if (reply.status !== 'ok' || reply.response.n !== n) throw new Error(`good client push ${n}: ${JSON.stringify(reply)}`)
       hub.broadcast('room:good', 'tick', { n: ++broadcasts })
-      await sleep(2)
+      // Close once the server has handled every frame (or closed the socket itself).
+      await c.probe().catch(() => {})
       await c.close()
     }),
     { numRuns: RUNS },
@@ -77,7 +79,13 @@ t.test(`fuzz: ${RUNS} runs of random frames against a live server`, async (t) =>
   await eventually(() => good.events('room:good', 'tick').length === broadcasts, 3000, 'good client got every broadcast')
   t.same(good.events('room:good', 'tick').map((f) => f[4].n), [...Array(broadcasts).keys()].map((i) => i + 1), 'in order')
   await eventually(() => hub.stats().connections === 1, 3000, 'fuzz sockets gone')
-  await sleep(100)
+  // Their channels end, presences go and timers clear as the sockets close: wait for that (a
+  // leak never settles, and fails below).
+  const settled = () => {
+    const s = hub.stats()
+    return Object.keys(s.topics).length === 1 && s.presence.entries === 1 && process.getActiveResourcesInfo().length <= baseline.resources + 2
+  }
+  await eventually(settled, 3000, 'channels, presences and timers back to the baseline').catch(() => {})
   const after = hub.stats()
   t.equal(after.connections, 1, 'only the good client is connected')
   t.same(after.topics, { 'room:good': 1 }, 'no channel leaked')

@@ -1,7 +1,7 @@
 // Every handler return form, sync and async, and how assigns flow between handlers.
 import t from 'tap'
 import { ok, error, reply, noreply, stop } from '@hornbeam/channels'
-import { RawClient, startServer, sleep } from '../../../test/helpers/wire.js'
+import { RawClient, startServer, sleep, eventually } from '../../../test/helpers/wire.js'
 
 const later = <T>(v: T) => new Promise<T>((resolve) => setTimeout(() => resolve(v), 5))
 
@@ -88,7 +88,8 @@ t.test('event return forms', async (t) => {
   for (const name of ['noreply-socket', 'noreply-bare', 'undefined', 'helper-noreply']) {
     const ref = c.nextRef()
     c.send(joinRef, ref, 'e:1', name, {})
-    await sleep(30)
+    // Events of one channel run in order: this reply comes after any reply to the event above.
+    await c.request(joinRef, 'e:1', 'reply-bare')
     t.notOk(c.frames.some((f) => f[1] === ref), `${name}: no reply`)
   }
   t.same(await c.request(joinRef, 'e:1', 'nothing-registered'), { status: 'error', response: { reason: 'no handler for event "nothing-registered"' } })
@@ -101,7 +102,8 @@ t.test('event return forms', async (t) => {
   const j3 = await c.join('e:3')
   c.send(j3.joinRef, c.nextRef(), 'e:3', 'garbage', {})
   t.ok(await c.waitFor((f) => f[2] === 'e:3' && f[3] === 'hb_error'), 'a garbage result crashes the channel')
-  await sleep(10)
+  // The crash's leave hook runs as the channel ends, maybe after hb_error went out.
+  await eventually(() => leaves.length >= 3, 2000, 'the third leave hook')
   t.same(leaves, ['e:1:stop', 'e:2:stop', 'e:3:crash'])
 })
 

@@ -1,7 +1,7 @@
 // Presence over the wire: presence_state / presence_diff, tabs, killed sockets, dead nodes.
 import t from 'tap'
 import { MemoryBus, memoryAdapter } from '@hornbeam/channels'
-import { RawClient, startServer, sleep, eventually, type TestServer } from '../../../test/helpers/wire.js'
+import { RawClient, startServer, eventually, quietLogger, broadcastMarker, type TestServer } from '../../../test/helpers/wire.js'
 
 function defineRoom(srv: TestServer) {
   const room = srv.hub.channel('room:*')
@@ -31,6 +31,41 @@ function view(c: RawClient, topic: string) {
   for (const { key, meta } of metas.values()) (out[key] ??= []).push(meta.tab)
   for (const k of Object.keys(out)) out[k]!.sort()
   return out
+}
+
+/** A presence batchMs that nothing else in the process uses as a timeout, for holdWindows(). */
+const WINDOW_MS = 7919
+
+/**
+ * Fake timers for the presence_diff batch window alone: setTimeout calls for exactly `ms` are
+ * held until release() runs them, so a window ends when the test says, not after some wall-clock
+ * time. Every other timer is real. Restored at teardown.
+ */
+function holdWindows(t: Tap.Test, ms: number) {
+  const realSet = globalThis.setTimeout
+  const realClear = globalThis.clearTimeout
+  const held = new Set<{ run: () => void }>()
+  globalThis.setTimeout = ((fn: (...args: unknown[]) => void, delay?: number, ...args: unknown[]) => {
+    if (delay !== ms) return realSet(fn, delay, ...args)
+    const timer = { run: () => fn(...args), unref: () => timer, ref: () => timer, hasRef: () => false, refresh: () => timer }
+    held.add(timer)
+    return timer
+  }) as typeof setTimeout
+  globalThis.clearTimeout = ((timer: any) => (held.has(timer) ? void held.delete(timer) : realClear(timer))) as typeof clearTimeout
+  t.teardown(() => {
+    globalThis.setTimeout = realSet
+    globalThis.clearTimeout = realClear
+  })
+  return {
+    /** Windows open now. */
+    open: () => held.size,
+    /** Ends every open window: their diffs go out now. */
+    release() {
+      const timers = [...held]
+      held.clear()
+      for (const timer of timers) timer.run()
+    },
+  }
 }
 
 t.test('two users see each other; a closed tab removes only its own meta', async (t) => {
@@ -78,24 +113,31 @@ t.test('rejoin gets presence_state again; stop and crash untrack', async (t) => 
 })
 
 t.test('a killed socket (no close frame) leaves after the idle timeout', async (t) => {
-  const srv = await startServer({ idleTimeoutMs: 400 })
+  const srv = await startServer({ idleTimeoutMs: 600 })
   t.teardown(srv.close)
   defineRoom(srv)
-  const ghost = await RawClient.connect(srv.url())
+  // The watcher joins first and speaks every 150 ms, a quarter of the timeout: the contrast.
   const watcher = await RawClient.connect(srv.url())
+  const ghost = await RawClient.connect(srv.url())
   t.teardown(() => watcher.close())
-  const beat = setInterval(() => watcher.send(null, watcher.nextRef(), 'hornbeam', 'heartbeat', {}), 100)
+  const beat = setInterval(() => watcher.send(null, watcher.nextRef(), 'hornbeam', 'heartbeat', {}), 150)
   t.teardown(() => clearInterval(beat))
-  await ghost.join('room:k', { user: 'ghost' })
   await watcher.join('room:k', { user: 'watcher' })
+  await ghost.join('room:k', { user: 'ghost' })
+  await eventually(() => 'ghost' in view(watcher, 'room:k'), 2000, 'the watcher sees the ghost')
   // The client goes silent: it stops reading and never writes or closes again.
   ghost.ws.pause()
   const started = Date.now()
   await eventually(() => !('ghost' in view(watcher, 'room:k')), 3000, 'ghost left')
-  const took = Date.now() - started
-  t.ok(took >= 300, `left after the idle timeout (${took} ms), not before`)
+  t.comment(`ghost left ${Date.now() - started} ms after going silent (idle timeout 600 ms)`)
   t.same(Object.keys(srv.hub.presence('room:k').list()), ['watcher'])
-  ghost.ws.terminate()
+  // Why it left: the server closed it as idle (the close frame waited in the paused socket).
+  ghost.ws.resume()
+  t.same(await ghost.waitForClose(), { code: 1001, reason: 'idle timeout' }, 'left because of the idle timeout')
+  // And not before its time: the watcher, joined earlier but never silent for long, is still
+  // open (a close for it would have been written before the answer to this probe).
+  await watcher.probe()
+  t.notOk(watcher.closeEvent, 'a socket that speaks within the timeout is not idle')
 })
 
 t.test('a hub cut off the cluster without warning: its presences leave elsewhere, and return', async (t) => {
@@ -103,7 +145,10 @@ t.test('a hub cut off the cluster without warning: its presences leave elsewhere
   const presence = { heartbeatMs: 100, downPeriodMs: 500 }
   const adapterA = memoryAdapter({ bus })
   const a = await startServer({ adapter: adapterA, presence })
-  const b = await startServer({ adapter: memoryAdapter({ bus }), presence })
+  // b's "presence peer is down" warnings, with the silence b measured.
+  const downs: Array<{ silentMs: number }> = []
+  const logB = { ...quietLogger(), warn: (o: any, m?: string) => void (/peer is down/.test(m ?? '') && downs.push(o)) }
+  const b = await startServer({ adapter: memoryAdapter({ bus }), presence, logger: logB })
   t.teardown(() => Promise.all([a.close(), b.close()]))
   defineRoom(a)
   defineRoom(b)
@@ -115,15 +160,21 @@ t.test('a hub cut off the cluster without warning: its presences leave elsewhere
   await eventually(() => 'on-a' in view(onB, 'room:c'), 2000, 'b sees a')
   await eventually(() => 'on-b' in view(onA, 'room:c'), 2000, 'a sees b')
 
+  t.same(downs, [], 'a is up on b while they hear each other')
   adapterA.sever()
   const cut = Date.now()
   await eventually(() => !('on-a' in view(onB, 'room:c')), 3000, 'a left on b')
-  const took = Date.now() - cut
-  t.ok(took >= 400 && took < 1500, `left within the down period (${took} ms)`)
+  t.comment(`a's presences left b ${Date.now() - cut} ms after the cut (down period 500 ms)`)
   t.same(Object.keys(b.hub.presence('room:c').list()), ['on-b'])
+  // Why they left: b marked a down (no goodbye, a peer it still knows)...
+  t.match(b.hub.stats().presence, { peers: 1, downPeers: 1 }, 'b holds a as a down peer')
+  // ...and not before the down period: the silence b logged is its own clock's reading.
+  t.equal(downs.length, 1, 'marked down once')
+  t.ok(downs[0]!.silentMs > 500, `after a silence longer than the down period (${downs[0]?.silentMs} ms)`)
 
   adapterA.heal()
   await eventually(() => 'on-a' in view(onB, 'room:c'), 2000, 'a back on b')
+  t.equal(b.hub.stats().presence.downPeers, 0, 'a is up again on b')
   await eventually(() => JSON.stringify(Object.keys(a.hub.presence('room:c').list()).sort()) === '["on-a","on-b"]', 2000, 'a sees b again')
   t.same(Object.keys(b.hub.presence('room:c').list()).sort(), ['on-a', 'on-b'])
 })
@@ -148,29 +199,35 @@ t.test('a graceful close says goodbye: presences leave the cluster at once', asy
 
 t.test('presence_diff batching: a burst of joins costs fewer frames with a window', async (t) => {
   const counts: Record<string, number> = {}
-  for (const batchMs of [0, 50]) {
+  for (const batchMs of [0, WINDOW_MS]) {
+    // With a window, it stays open until released: however long the joins take, they fall in it.
+    const windows = batchMs > 0 ? holdWindows(t, batchMs) : undefined
     const srv = await startServer({ presence: { batchMs }, joinsPerSecond: 0 })
     defineRoom(srv)
     const watcher = await RawClient.connect(srv.url())
     await watcher.join('room:b', { user: 'watcher' })
     const users = await Promise.all([...Array(30).keys()].map(() => RawClient.connect(srv.url())))
-    // Joins spread over ~150 ms, as real users arrive: not all in one event-loop turn.
-    for (const [i, u] of users.entries()) {
-      u.send('1', '1', 'room:b', 'hb_join', { user: `u${i}` })
-      await sleep(5)
+    // One join after another, as real users arrive: each in its own event-loop turns.
+    for (const [i, u] of users.entries()) await u.join('room:b', { user: `u${i}` })
+    if (windows) {
+      await watcher.probe()
+      t.equal(watcher.events('room:b', 'presence_diff').length, 0, 'nothing sent while the window is open')
+      windows.release()
     }
     await eventually(() => Object.keys(view(watcher, 'room:b')).length === 31, 3000, 'watcher sees all')
-    await sleep(100)
+    // Diffs already sent arrive before this marker: the count is final.
+    await broadcastMarker(srv.hub, 'room:b', [watcher])
     counts[batchMs] = watcher.events('room:b', 'presence_diff').length
     await Promise.all([watcher, ...users].map((c) => c.close()))
     await srv.close()
   }
-  t.ok(counts[50]! < counts[0]!, `diff frames: ${counts[0]} without a window, ${counts[50]} with 50 ms`)
-  t.ok(counts[50]! <= 8, 'a 50 ms window gathers ~150 ms of joins into a few diffs')
+  t.ok(counts[WINDOW_MS]! < counts[0]!, `diff frames: ${counts[0]} without a window, ${counts[WINDOW_MS]} with one`)
+  t.equal(counts[WINDOW_MS], 1, 'one window gathers joins made over many event-loop turns into one diff')
 })
 
 t.test('batching leaves no ghost: join, newcomer, leave, all within one window', async (t) => {
-  const srv = await startServer({ presence: { batchMs: 200 } })
+  const windows = holdWindows(t, WINDOW_MS)
+  const srv = await startServer({ presence: { batchMs: WINDOW_MS } })
   t.teardown(srv.close)
   defineRoom(srv)
   const watcher = await RawClient.connect(srv.url())
@@ -178,12 +235,16 @@ t.test('batching leaves no ghost: join, newcomer, leave, all within one window',
   const newcomer = await RawClient.connect(srv.url())
   t.teardown(() => Promise.all([watcher.close(), newcomer.close()]))
   await watcher.join('room:w', { user: 'watcher' })
-  await sleep(250)
+  windows.release() // the watcher's own window: the next one starts with x
   await x.join('room:w', { user: 'x' })
   await newcomer.join('room:w', { user: 'newcomer' })
   t.ok('x' in view(newcomer, 'room:w'), 'the newcomer saw x in presence_state')
   await x.close()
-  await sleep(400)
+  await eventually(() => srv.hub.presence('room:w').get('x') === undefined, 2000, 'x untracked')
+  t.equal(windows.open(), 1, 'the join, the newcomer and the leave fell in one window')
+  windows.release()
+  // The window's diff went out before this marker.
+  await broadcastMarker(srv.hub, 'room:w', [watcher, newcomer])
   t.same(Object.keys(view(newcomer, 'room:w')).sort(), ['newcomer', 'watcher'], 'x left for the newcomer')
   t.same(Object.keys(view(watcher, 'room:w')).sort(), ['newcomer', 'watcher'], 'and for the watcher')
 })

@@ -1,6 +1,6 @@
 // Every row of the seed's protocol tables and DESIGN.md's dialect table, in both dialects.
 import t from 'tap'
-import { RawClient, startServer, sleep } from '../../../test/helpers/wire.js'
+import { RawClient, startServer, eventually } from '../../../test/helpers/wire.js'
 
 const wires = [
   { name: 'hornbeam', dialect: 'hornbeam', query: '', objects: false },
@@ -41,7 +41,7 @@ for (const w of wires) {
       c.send(ref, ref, 'room:a', n.join, { user: 'u1' })
       const reply = await c.waitFor((f) => f[1] === ref)
       t.same(reply, [ref, ref, 'room:a', n.reply, { status: 'ok', response: { joined: 'room:a' } }])
-      const next = c.frames[c.frames.indexOf(reply) + 1] ?? (await c.waitFor((f) => f[3] === 'presence_state'))
+      const next = await c.frameAfter(reply)
       t.equal(next[3], 'presence_state', 'presence_state is the very next frame')
       const meta = next[4].u1.metas[0]
       t.equal(meta.n, 1)
@@ -97,7 +97,7 @@ for (const w of wires) {
       const closed = await c.waitFor((f) => f[2] === 'room:s' && f[3] === n.close)
       t.same(closed, [s.joinRef, s.joinRef, 'room:s', n.close, { reason: 'done here' }])
       t.same(await c.request(s.joinRef, 'room:s', 'ping', { n: 1 }), { status: 'error', response: { reason: 'unmatched topic' } })
-      await sleep(10)
+      await eventually(() => leaves.includes('room:s:stop'), 2000, 'the stop leave hook')
       t.ok(leaves.includes('room:s:stop'))
     })
 
@@ -107,7 +107,7 @@ for (const w of wires) {
       c.send(l.joinRef, ref, 'room:l', n.leave, {})
       const reply = await c.waitFor((f) => f[1] === ref)
       t.same(reply, [l.joinRef, ref, 'room:l', n.reply, { status: 'ok', response: {} }])
-      const close = c.frames[c.frames.indexOf(reply) + 1] ?? (await c.waitFor((f) => f[2] === 'room:l' && f[3] === n.close))
+      const close = await c.frameAfter(reply)
       t.same(close, [l.joinRef, l.joinRef, 'room:l', n.close, {}], '*_close right after the reply')
       t.ok(leaves.includes('room:l:leave'))
       t.same(srv.hub.presence('room:l').list(), {}, 'presence gone')

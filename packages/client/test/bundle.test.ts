@@ -1,28 +1,34 @@
 // The build's outputs (ESM, CommonJS, the browser bundle), then the seed's JavaScript client
 // sections, verbatim, running on the browser bundle in a page-like context against a real server.
-// This file is the only one that runs the build, so no other test reads a bundle being written.
+// The artefacts are built once before the tests (npm test runs npm run build first); no test
+// rebuilds dist/, which other test files read meanwhile. The build script itself is checked by
+// building into a temp dir.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import vm from 'node:vm'
 import WebSocket from 'ws'
-import { startChat, waitFor, sleep } from './fixtures/server.js'
+import { startChat, waitFor } from './fixtures/server.js'
+import { FakeClock } from './fixtures/fake-clock.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const pkg = join(here, '..')
 const require = createRequire(import.meta.url)
 const API = ['Socket', 'Channel', 'Push', 'Presence']
 
-const build = spawnSync(process.execPath, ['build.mjs'], { cwd: pkg, encoding: 'utf8' })
+/** Runs a browser bundle in an empty context: what it sets as window.Hornbeam. */
+function browserGlobal(file: string): Record<string, any> {
+  const window: Record<string, any> = {}
+  window.window = window
+  vm.runInContext(readFileSync(file, 'utf8'), vm.createContext(window))
+  return window.Hornbeam
+}
 
-t.test('build: ESM, CommonJS and a browser bundle that sets window.Hornbeam', async (t) => {
-  t.equal(build.status, 0, build.stderr)
-  t.match(build.stdout, /dist\/hornbeam\.min\.js [\d.]+ kB minified, [\d.]+ kB gzipped/, 'prints the bundle size')
-  t.comment(build.stdout.trim().split('\n').at(-1)!)
-
+t.test('the built artefacts: ESM, CommonJS and a browser bundle that sets window.Hornbeam', async (t) => {
   const cjs = require('@hornbeam/client')
   const esm = await import('@hornbeam/client')
   for (const name of API) {
@@ -30,18 +36,35 @@ t.test('build: ESM, CommonJS and a browser bundle that sets window.Hornbeam', as
     t.type((esm as Record<string, unknown>)[name], 'function', `import: ${name}`)
   }
   t.equal(require.resolve('@hornbeam/client'), join(pkg, 'dist/cjs/index.js'))
+  t.ok(existsSync(join(pkg, 'dist/cjs/index.d.ts')), 'CommonJS types beside the CommonJS build')
   const browser = require.resolve('@hornbeam/client/browser')
   t.equal(browser, join(pkg, 'dist/hornbeam.min.js'), "servers can require.resolve('@hornbeam/client/browser')")
 
-  const window: Record<string, any> = {}
-  window.window = window
-  vm.runInContext(readFileSync(browser, 'utf8'), vm.createContext(window))
-  for (const name of API) t.type(window.Hornbeam?.[name], 'function', `window.Hornbeam.${name}`)
-  t.type(window.Hornbeam.Presence.syncDiff, 'function')
+  const Hornbeam = browserGlobal(browser)
+  for (const name of API) t.type(Hornbeam?.[name], 'function', `window.Hornbeam.${name}`)
+  t.type(Hornbeam.Presence.syncDiff, 'function')
 })
 
-/** A page: the browser bundle plus DOM stand-ins, with `ws` as the page's WebSocket. */
-function page(port: number, fields: Record<string, string> = {}) {
+t.test('build.mjs writes both bundles and prints the size (into a temp dir: dist/ is left alone)', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'hornbeam-client-build-'))
+  t.teardown(() => rmSync(out, { recursive: true, force: true }))
+  const build = spawnSync(process.execPath, ['build.mjs', '--outdir', out], { cwd: pkg, encoding: 'utf8' })
+  t.equal(build.status, 0, build.stderr)
+  t.match(build.stdout, /hornbeam\.min\.js [\d.]+ kB minified, [\d.]+ kB gzipped/, 'prints the bundle size')
+  t.comment(build.stdout.trim().split('\n').at(-1)!)
+  t.same(JSON.parse(readFileSync(join(out, 'cjs/package.json'), 'utf8')), { type: 'commonjs' })
+  t.ok(existsSync(join(out, 'cjs/index.d.ts')), 'the .d.ts copied beside the CommonJS build')
+  const cjs = createRequire(join(out, 'cjs/index.js'))('./index.js')
+  for (const name of API) t.type(cjs[name], 'function', `CommonJS: ${name}`)
+  const Hornbeam = browserGlobal(join(out, 'hornbeam.min.js'))
+  for (const name of API) t.type(Hornbeam?.[name], 'function', `browser: window.Hornbeam.${name}`)
+})
+
+/**
+ * A page: the browser bundle plus DOM stand-ins, with `ws` as the page's WebSocket. `env` may give
+ * the page its own timers (a fake clock) and WebSocket class.
+ */
+function page(port: number, fields: Record<string, string> = {}, env: Record<string, unknown> = {}) {
   const elements: Record<string, any> = {
     username: { value: fields.username ?? '' },
     room: { value: fields.room ?? '' },
@@ -70,6 +93,7 @@ function page(port: number, fields: Record<string, string> = {}) {
     showChatArea: () => statuses.push('chat area'),
     // Browsers expose elements with an id as globals; the seed's sendMessage reads `username` so.
     username: elements.username,
+    ...env,
   }
   window.window = window
   const context = vm.createContext(window)
@@ -81,7 +105,6 @@ function page(port: number, fields: Record<string, string> = {}) {
 const fixture = (name: string) => readFileSync(join(here, 'fixtures', name), 'utf8')
 
 t.test("channels-chat-example.md's JavaScript client, verbatim, on the browser bundle", async (t) => {
-  t.equal(build.status, 0)
   const srv = await startChat()
   t.teardown(srv.close)
   const chat = fixture('seed-chat-client.js')
@@ -114,13 +137,26 @@ t.test("channels-chat-example.md's JavaScript client, verbatim, on the browser b
   await waitFor(() => bob.elements['typing-indicator'].textContent !== '', 'typing shown')
   t.equal(bob.elements['typing-indicator'].textContent, 'alice is typing...')
 
-  // A refused join: one alert with the server's reason, and no retry storm.
-  const nobody = page(srv.port, { username: '', room: 'lobby' })
+  // A refused join: one alert with the server's reason, and no retry storm. The page runs on a
+  // fake clock, and its WebSocket records what it sends: a retry, at once or on any timer of the
+  // next 29 s (the heartbeat is at 30 s), would be a second join frame sent by the end of tick().
+  const clock = new FakeClock()
+  const sent: string[] = []
+  class RecordingWebSocket extends WebSocket {
+    override send(data: any, ...rest: any[]) {
+      sent.push(String(data))
+      return (super.send as any)(data, ...rest)
+    }
+  }
+  const nobody = page(srv.port, { username: '', room: 'lobby' }, { ...clock.api(), WebSocket: RecordingWebSocket })
   nobody.run(chat)
   nobody.run('joinRoom()')
   await waitFor(() => nobody.alerts.length === 1, 'the refusal alert')
   t.same(nobody.alerts, ['Failed to join: username required'])
-  await sleep(300)
+  const joinsSent = () => sent.filter((frame) => frame.includes('"hb_join"')).length
+  t.equal(joinsSent(), 1, 'one join sent')
+  clock.tick(29_000)
+  t.equal(joinsSent(), 1, 'not retried on that connection, at once or later')
   t.equal(nobody.alerts.length, 1)
   nobody.run('socket.disconnect()')
 
@@ -136,7 +172,6 @@ t.test("channels-chat-example.md's JavaScript client, verbatim, on the browser b
 })
 
 t.test("channels-guide.md's JavaScript client snippets, verbatim, on the browser bundle", async (t) => {
-  t.equal(build.status, 0)
   const srv = await startChat()
   t.teardown(srv.close)
   const [setup, leaving] = fixture('seed-guide-client.js').split('// --- Leaving Channels\n')

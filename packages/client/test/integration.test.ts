@@ -2,7 +2,7 @@
 import t from 'tap'
 import WebSocket from 'ws'
 import { Presence, Socket, type Channel, type SocketOptions } from '@hornbeam/client'
-import { startChat, waitFor, sleep } from './fixtures/server.js'
+import { startChat, waitFor } from './fixtures/server.js'
 
 interface Client {
   username: string
@@ -65,7 +65,10 @@ t.test('join, push with reply, broadcast between two clients', async (t) => {
 
   const unknown = await new Promise((resolve) => alice.channel.push('no_such_event', {}).receive('error', resolve))
   t.match(unknown, { reason: /no handler/ })
-  await sleep(30)
+  // A marker the hub broadcasts now reaches alice after any echo of her message would have.
+  const marked = new Promise((resolve) => alice.channel.on('marker', resolve))
+  srv.hub.broadcast('room:lobby', 'marker', {})
+  await marked
   t.same(mine, [], 'broadcastFrom does not echo to the sender')
 })
 
@@ -126,6 +129,8 @@ t.test('the server restarts on the same port: everyone reconnects, rejoins, and 
   for (const c of all) c.events.length = 0
   const opens = all.map(() => 0)
   all.forEach((c, i) => c.socket.onOpen(() => opens[i]!++))
+  const closes = all.map(() => 0)
+  all.forEach((c, i) => c.socket.onClose(() => closes[i]!++))
   const pushesWhileDown: Array<Promise<unknown>> = []
 
   await srv.close()
@@ -133,7 +138,8 @@ t.test('the server restarts on the same port: everyone reconnects, rejoins, and 
   // carol gives up while the server is down; alice pushes a message that waits for the rejoin.
   carol.socket.disconnect()
   pushesWhileDown.push(new Promise((resolve) => alice.channel.push('new_msg', { body: 'sent while down' }, 5000).receive('ok', resolve)))
-  await sleep(150) // a few failed reconnects
+  // A few failed reconnects: the close of the server's shutdown, then two refused attempts each.
+  await waitFor(() => closes[0]! >= 3 && closes[1]! >= 3, 'alice and bob failed to reconnect twice')
   srv = await startChat(port)
 
   await waitFor(() => alice.joinOks === 2 && bob.joinOks === 2, 'alice and bob rejoined')
@@ -162,7 +168,10 @@ t.test('the server restarts on the same port: everyone reconnects, rejoins, and 
 t.test('a heartbeat the server never answers reconnects (server frozen, TCP up)', async (t) => {
   const tcp: Array<import('node:net').Socket> = []
   const srv = await startChat(0, { connect: (_params, request) => void tcp.push(request.socket) })
-  const socket = new Socket(srv.url, { transport: WebSocket, heartbeatIntervalMs: 100, reconnectAfterMs: () => 20 })
+  // Each heartbeat goes out only once the one before was answered (or the socket would close).
+  let heartbeats = 0
+  const logger = (kind: string, msg: string) => void (kind === 'push' && / heartbeat /.test(msg) && heartbeats++)
+  const socket = new Socket(srv.url, { transport: WebSocket, heartbeatIntervalMs: 100, reconnectAfterMs: () => 20, logger })
   const closes: number[] = []
   socket.onClose((e) => closes.push(e.code))
   let opens = 0
@@ -173,7 +182,7 @@ t.test('a heartbeat the server never answers reconnects (server frozen, TCP up)'
   })
   socket.connect()
   await waitFor(() => opens === 1, 'open')
-  await sleep(350)
+  await waitFor(() => heartbeats >= 4, 'three heartbeats answered')
   t.same(closes, [], 'answered heartbeats keep the connection')
   // Freeze: the server stops reading this connection from now on.
   for (const socket of tcp) socket.pause()

@@ -2,7 +2,7 @@
 // local delivery goes on during the outage, then the cluster heals (broadcasts cross nodes again,
 // presence agrees everywhere, including changes made during the outage) and nothing crashed.
 import t from 'tap'
-import { eventually, sleep, type RawClient } from '../../../test/helpers/wire.js'
+import { eventually, type RawClient } from '../../../test/helpers/wire.js'
 import { clientPool, clientPresence, inspector, numsub, RedisServer, spawnCluster, uniqueId } from './fixtures/cluster.js'
 
 const DOWN_PERIOD_MS = 1500 // as in fixtures/node-server.mjs
@@ -39,7 +39,7 @@ t.test('Redis stops and starts again under a three-node cluster', async (t) => {
   // -- the outage
   await redisServer.stop()
   t.comment('redis-server stopped')
-  await sleep(200)
+  await eventually(async () => (await Promise.all(nodes.map((n) => n.stats()))).every((s) => !s.adapter.connected), 3000, 'every node saw the outage')
 
   // Local delivery still works: b hears a's broadcastFrom, an HTTP broadcast reaches node 0's clients.
   const said = await clients[0]!.push(joinRefs[0]!, topic, 'say', { during: 'outage' })
@@ -57,8 +57,8 @@ t.test('Redis stops and starts again under a three-node cluster', async (t) => {
   t.equal((await e.join(topic, { user: 'e' })).status, 'ok', 'joins work during the outage')
   t.same(await nodes[0]!.presenceKeys(topic), ['a', 'c', 'd'], 'node 0 saw b leave at once')
 
-  // Long enough for the nodes to mark each other down (the split).
-  await sleep(DOWN_PERIOD_MS + 500)
+  // The split: every node marks the other two down once they have been silent for the down period.
+  await eventually(async () => (await Promise.all(nodes.map((n) => n.stats()))).every((s) => s.hub.presence.downPeers === 2), DOWN_PERIOD_MS + 3000, 'every node marked the others down')
   t.same(await nodes[0]!.presenceKeys(topic), ['a'], 'split: node 0 sees only its own users')
   t.same(await nodes[2]!.presenceKeys(topic), ['d', 'e'], 'split: node 2 sees only its own users')
   const midStats = await nodes[0]!.stats()
@@ -88,7 +88,11 @@ t.test('Redis stops and starts again under a three-node cluster', async (t) => {
   await eventually(() => receivers.every((c) => c.events(topic, 'after').length >= 1), 3000, 'broadcast after healing')
   await clients[2]!.push(joinRefs[2]!, topic, 'say', { from: 'c' })
   await eventually(() => [clients[0]!, clients[3]!, e].every((c) => c.events(topic, 'said').some((f) => f[4].from === 'c')), 3000, 'said after healing')
-  await sleep(200)
+  // A marker from every node after those (Redis delivers a node's messages in the order it ran
+  // them, a node its own in order): copies, or c hearing itself, would have come first.
+  for (const node of nodes) await node.broadcast(topic, 'marker', { from: node.nodeId })
+  const marked = (c: RawClient) => nodes.every((n) => c.events(topic, 'marker').some((f) => f[4].from === n.nodeId))
+  await eventually(() => receivers.every(marked), 3000, 'a marker from every node on every receiver')
   for (const c of receivers) t.equal(c.events(topic, 'after').length, 1, 'one copy each')
   t.equal(clients[2]!.events(topic, 'said').filter((f) => f[4].from === 'c').length, 0, 'the sender did not hear itself')
 
