@@ -49,8 +49,18 @@ for (const file of readdirSync(dist)) {
   writeFileSync(join(cjs, file), text)
 }
 
-// Browser: an IIFE that assigns the exports to the global `Hornbeam` (window.Hornbeam).
-const browserFile = join(out, 'hornbeam.min.js')
+// Browser: an IIFE that assigns the exports to the global `Hornbeam` (window.Hornbeam), in a
+// folder of its own whose package.json says "commonjs" (a script, not an ES module, for whoever
+// resolves `@hornbeam/client/browser`), with a declaration of that global.
+const browserDir = join(out, 'browser')
+rmSync(browserDir, { recursive: true, force: true })
+mkdirSync(browserDir, { recursive: true })
+writeFileSync(join(browserDir, 'package.json'), '{ "type": "commonjs" }\n')
+writeFileSync(
+  join(browserDir, 'hornbeam.min.d.ts'),
+  "// The bundle is a script: it sets window.Hornbeam and exports nothing.\ndeclare global {\n  var Hornbeam: typeof import('../cjs/index.js')\n}\nexport {}\n",
+)
+const browserFile = join(browserDir, 'hornbeam.min.js')
 await build({
   entryPoints: [entry],
   outfile: browserFile,
@@ -68,5 +78,5 @@ await build({
 const bundle = readFileSync(browserFile)
 const gzipped = gzipSync(bundle, { level: 9 })
 const kb = (n) => `${(n / 1024).toFixed(1)} kB`
-const shown = out === dist ? 'dist/hornbeam.min.js' : browserFile
+const shown = out === dist ? 'dist/browser/hornbeam.min.js' : browserFile
 console.log(`@hornbeam/client: ${shown} ${kb(bundle.length)} minified, ${kb(gzipped.length)} gzipped (${bundle.length} / ${gzipped.length} bytes)`)

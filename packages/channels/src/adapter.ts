@@ -14,7 +14,7 @@
  * - `hub.endpoint` (Endpoint): prepare, accept, handleUpgrade.
  */
 import { readFile } from 'node:fs/promises'
-import { createRequire } from 'node:module'
+import { clientBundleFile } from './client-bundle.js'
 import { createHub, type Hub } from './hub.js'
 import { definedOnly, type HubOptions } from './options.js'
 import { endpointPaths, type Refusal } from './upgrade.js'
@@ -87,12 +87,12 @@ export function refusalResponse(refusal: Refusal): SimpleResponse {
 let bundleFile: string | undefined
 
 /**
- * The browser bundle of `@hornbeam/client` (resolved when first asked for: the client is an
- * optional install), or a 404 naming the package to install.
+ * The browser bundle of `@hornbeam/client` (a dependency of this package, resolved when first
+ * asked for), or a 404 naming the package to install if it is missing.
  */
 export async function clientBundle(): Promise<SimpleResponse> {
   try {
-    bundleFile ??= createRequire(import.meta.url).resolve('@hornbeam/client/browser')
+    bundleFile ??= clientBundleFile()
   } catch {
     return { status: 404, headers: { 'content-type': TEXT }, body: 'hornbeam.js: @hornbeam/client is not installed (npm install @hornbeam/client)\n' }
   }

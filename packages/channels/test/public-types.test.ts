@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import * as channels from '@hornbeam/channels'
 
-const dist = fileURLToPath(new URL('../dist/', import.meta.url))
+const dist = fileURLToPath(new URL('../dist/esm/', import.meta.url))
 
 function declarations(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>

@@ -38,7 +38,7 @@ t.test('the built artefacts: ESM, CommonJS and a browser bundle that sets window
   t.equal(require.resolve('@hornbeam/client'), join(pkg, 'dist/cjs/index.js'))
   t.ok(existsSync(join(pkg, 'dist/cjs/index.d.ts')), 'CommonJS types beside the CommonJS build')
   const browser = require.resolve('@hornbeam/client/browser')
-  t.equal(browser, join(pkg, 'dist/hornbeam.min.js'), "servers can require.resolve('@hornbeam/client/browser')")
+  t.equal(browser, join(pkg, 'dist/browser/hornbeam.min.js'), "servers can require.resolve('@hornbeam/client/browser')")
 
   const Hornbeam = browserGlobal(browser)
   for (const name of API) t.type(Hornbeam?.[name], 'function', `window.Hornbeam.${name}`)
@@ -56,7 +56,7 @@ t.test('build.mjs writes both bundles and prints the size (into a temp dir: dist
   t.ok(existsSync(join(out, 'cjs/index.d.ts')), 'the .d.ts copied beside the CommonJS build')
   const cjs = createRequire(join(out, 'cjs/index.js'))('./index.js')
   for (const name of API) t.type(cjs[name], 'function', `CommonJS: ${name}`)
-  const Hornbeam = browserGlobal(join(out, 'hornbeam.min.js'))
+  const Hornbeam = browserGlobal(join(out, 'browser', 'hornbeam.min.js'))
   for (const name of API) t.type(Hornbeam?.[name], 'function', `browser: window.Hornbeam.${name}`)
 })
 
@@ -97,7 +97,7 @@ function page(port: number, fields: Record<string, string> = {}, env: Record<str
   }
   window.window = window
   const context = vm.createContext(window)
-  vm.runInContext(readFileSync(join(pkg, 'dist/hornbeam.min.js'), 'utf8'), context)
+  vm.runInContext(readFileSync(join(pkg, 'dist/browser/hornbeam.min.js'), 'utf8'), context)
   const run = (code: string) => vm.runInContext(code, context)
   return { elements, logs, errors, messages, alerts, statuses, run }
 }

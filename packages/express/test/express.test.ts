@@ -123,11 +123,11 @@ t.test('GET <path>/hornbeam.js serves the browser client', async (t) => {
   // Built before the tests (npm run build): a missing bundle fails here, it is not the 404 case
   // (that one is the next test, with @hornbeam/client made unresolvable on purpose).
   const client = dirname(createRequire(import.meta.url).resolve('@hornbeam/client/package.json'))
-  const bundle = readFileSync(join(client, 'dist/hornbeam.min.js'), 'utf8')
+  const bundle = readFileSync(join(client, 'dist/browser/hornbeam.min.js'), 'utf8')
   const res = await srv.http('/ws/hornbeam.js')
   t.equal(res.status, 200)
   t.match(res.headers.get('content-type'), /^application\/javascript/)
-  t.equal(await res.text(), bundle, "the client's dist/hornbeam.min.js, as built")
+  t.equal(await res.text(), bundle, "the client's dist/browser/hornbeam.min.js, as built")
   t.equal((await srv.http('/ws/other.js')).status, 404, 'only that file')
 })
 

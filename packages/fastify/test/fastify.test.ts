@@ -361,11 +361,11 @@ t.test('GET <path>/hornbeam.js serves the browser bundle', opts, async (t) => {
   // Built before the tests (npm run build): a missing bundle fails here, it is not the 404 case
   // (that one is the next test, with @hornbeam/client made unresolvable on purpose).
   const client = dirname(createRequire(import.meta.url).resolve('@hornbeam/client/package.json'))
-  const bundle = readFileSync(join(client, 'dist/hornbeam.min.js'), 'utf8')
+  const bundle = readFileSync(join(client, 'dist/browser/hornbeam.min.js'), 'utf8')
   const res = await http('/rt/hornbeam.js')
   t.equal(res.status, 200)
   t.match(res.headers.get('content-type'), /^application\/javascript/)
-  t.equal(await res.text(), bundle, "the client's dist/hornbeam.min.js, as built")
+  t.equal(await res.text(), bundle, "the client's dist/browser/hornbeam.min.js, as built")
 })
 
 t.test('without @hornbeam/client installed, hornbeam.js is a 404 that says so', opts, async (t) => {
