@@ -11,10 +11,19 @@ export interface RunningExample {
   stop: () => Promise<void>
 }
 
-export async function startExample(name: string, env: Record<string, string> = {}): Promise<RunningExample> {
-  const child = spawn(process.execPath, [`examples/${name}/dist/server.js`], {
+/**
+ * `env` is the example's whole configuration: the adapter is chosen here (in memory unless the
+ * test passes REDIS_URL), never inherited from the environment the tests run in.
+ */
+export async function startExample(
+  name: string,
+  env: Record<string, string> = {},
+  { script = 'dist/server.js', nodeArgs = [] as string[] } = {},
+): Promise<RunningExample> {
+  const { REDIS_URL: _inherited, ALLOWED_HOSTS: _hosts, ...inherited } = process.env
+  const child = spawn(process.execPath, [...nodeArgs, `examples/${name}/${script}`], {
     cwd: root,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
+    env: { ...inherited, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+// `npm test`: provisions what the tests need, runs them, cleans up.
+// - Redis: with REDIS_URL unset, a redis-server of our own on a free port for the run (never the
+//   one a developer or the machine already runs on 6379), stopped afterwards.
+// - redis-server and Chromium missing: installed with apt-get when running as root on a
+//   Debian-like system; otherwise one line naming what to install, and exit.
+// Arguments go to tap (`npm test -- packages/redis/test/outage.test.ts`).
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+const CHROMIUM = '/usr/bin/chromium'
+
+function has(command) {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0
+}
+
+function provision() {
+  const missing = []
+  if (!has('redis-server')) missing.push('redis-server')
+  if (!existsSync(CHROMIUM)) missing.push('chromium')
+  if (missing.length === 0) return
+  const root = process.getuid?.() === 0
+  const debian = existsSync('/etc/debian_version') && has('apt-get')
+  if (!root || !debian) {
+    console.error(`npm test needs ${missing.join(' and ')}: install ${missing.length > 1 ? 'them' : 'it'} (on Debian: sudo apt-get install -y ${missing.join(' ')}) and run npm test again`)
+    process.exit(1)
+  }
+  console.error(`npm test: installing ${missing.join(' and ')} with apt-get`)
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  for (const args of [['update'], ['install', '-y', ...missing]]) {
+    const run = spawnSync('apt-get', args, { stdio: 'inherit', env })
+    if (run.status !== 0) {
+      console.error(`npm test: apt-get ${args[0]} failed (exit ${run.status}); install ${missing.join(' ')} and run npm test again`)
+      process.exit(1)
+    }
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** A redis-server child on a free port, answering PING; stopped by the returned function. */
+async function startRedis() {
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'hornbeam-test-redis-'))
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let out = ''
+  await new Promise((resolve, reject) => {
+    child.stdout.on('data', (chunk) => {
+      out += chunk
+      if (/Ready to accept connections/.test(out)) resolve()
+    })
+    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}) before it was ready:\n${out}`)))
+  })
+  child.stdout.resume()
+  /** SIGTERM, and the promise of its exit (SIGKILL if it takes more than 5 s). */
+  const stop = () => {
+    const alive = child.exitCode === null && child.signalCode === null
+    const exited = alive ? new Promise((resolve) => child.once('exit', resolve)) : Promise.resolve()
+    if (alive) {
+      child.kill('SIGTERM')
+      setTimeout(() => child.kill('SIGKILL'), 5000).unref()
+    }
+    return exited.then(() => rmSync(dir, { recursive: true, force: true }))
+  }
+  return { url: `redis://127.0.0.1:${port}`, stop, child }
+}
+
+provision()
+let redis
+if (!process.env.REDIS_URL) {
+  redis = await startRedis()
+  process.env.REDIS_URL = redis.url
+  console.error(`npm test: redis-server for this run at ${redis.url}`)
+}
+// Whatever ends this process, the redis-server it started does not outlive it.
+process.on('exit', () => redis?.child.kill('SIGKILL'))
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130))
+
+const tap = spawn(process.execPath, [join('node_modules', 'tap', 'dist', 'esm', 'run.mjs'), ...process.argv.slice(2)], { stdio: 'inherit' })
+tap.on('exit', async (code, signal) => {
+  await redis?.stop()
+  process.exit(code ?? (signal ? 1 : 0))
+})
