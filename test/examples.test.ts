@@ -4,7 +4,7 @@ import t from 'tap'
 import { Socket } from '@hornbeam/client'
 import WebSocket from 'ws'
 import { startExample } from './helpers/examples.js'
-import { eventually } from './helpers/wire.js'
+import { eventually, RawClient } from './helpers/wire.js'
 
 for (const name of ['chat-fastify', 'chat-express']) {
   t.test(`${name}: serves the page and the client bundle`, async (t) => {
@@ -70,7 +70,7 @@ t.test('the examples keep serving after an unhandled rejection (logged)', async 
   const { spawn } = await import('node:child_process')
   const { root } = await import('./helpers/examples.js')
   const script = (install: boolean) => `
-    import { keepServingOnUnhandledRejection } from '@hornbeam/example-chat-shared'
+    import { keepServingOnUnhandledRejection } from './dist/chat.js'
     ${install ? "keepServingOnUnhandledRejection((err) => console.log('logged: ' + err.message))" : ''}
     Promise.reject(new Error('a handler forgot to await'))
     setTimeout(() => console.log('still serving'), 50)
@@ -89,4 +89,42 @@ t.test('the examples keep serving after an unhandled rejection (logged)', async 
   const bare = await run(false)
   t.not(bare.code, 0, 'without it, Node exits on the rejection')
   t.notMatch(bare.out, /still serving/)
+})
+
+for (const name of ['chat-express', 'chat-fastify']) {
+  t.test(`${name}/server.cjs: the chat as a plain CommonJS app (no require(esm))`, async (t) => {
+    const ex = await startExample(name, {}, { script: 'server.cjs', nodeArgs: ['--no-experimental-require-module'] })
+    t.teardown(ex.stop)
+    t.match(await (await fetch(ex.url + '/')).text(), /Hornbeam Channels Chat/, 'the page')
+    t.equal((await fetch(ex.url + '/ws/hornbeam.js')).status, 200, 'the client bundle')
+    const ws = ex.url.replace('http', 'ws') + '/ws/websocket'
+    const alice = await RawClient.connect(ws)
+    const bob = await RawClient.connect(ws)
+    t.teardown(() => Promise.all([alice.close(), bob.close()]))
+    t.same((await alice.join('room:lobby', {})).response, { reason: 'username required' })
+    const a = await alice.join('room:lobby', { username: 'alice' })
+    t.same(a.response, { room_id: 'lobby', message: 'Welcome to lobby!' })
+    const b = await bob.join('room:lobby', { username: 'bob' })
+    t.same(Object.keys((await bob.waitFor((f) => f[3] === 'presence_state'))[4]).sort(), ['user:alice', 'user:bob'])
+    t.same(await alice.push(a.joinRef, 'room:lobby', 'new_msg', { body: 'hi bob' }), { status: 'ok', response: { status: 'ok' } })
+    t.same((await bob.waitFor((f) => f[3] === 'new_msg'))[4], { username: 'alice', body: 'hi bob' })
+    t.same((await bob.push(b.joinRef, 'room:lobby', 'get_history')).response, { messages: [{ username: 'system', body: 'Welcome to the chat!' }] })
+  })
+}
+
+t.test('chat-express on a busy port reports the listen error as it is', async (t) => {
+  const { createServer } = await import('node:net')
+  const busy = createServer()
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => busy.close())
+  const port = String((busy.address() as import('node:net').AddressInfo).port)
+  await t.rejects(startExample('chat-express', { PORT: port }), /chat could not listen on 127\.0\.0\.1:\d+: listen EADDRINUSE: address already in use/)
+})
+
+t.test('the chat examples carry the same channel and page (copies, so each folder stands alone)', async (t) => {
+  const { readFileSync } = await import('node:fs')
+  const { root } = await import('./helpers/examples.js')
+  for (const file of ['src/chat.ts', 'public/index.html']) {
+    t.equal(readFileSync(`${root}/examples/chat-express/${file}`, 'utf8'), readFileSync(`${root}/examples/chat-fastify/${file}`, 'utf8'), `${file}: identical`)
+  }
 })

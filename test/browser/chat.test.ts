@@ -90,3 +90,67 @@ for (const name of ['chat-fastify', 'chat-express']) {
     t.same(errors, [], 'no page errors')
   })
 }
+
+t.test('chat-fastify in Chromium: Enter joins, the welcome shows, leave and rejoin start afresh, a quiet console', async (t) => {
+  const ex = await startExample('chat-fastify')
+  t.teardown(ex.stop)
+  const browser = await launch()
+  t.teardown(() => browser.close())
+  const context = await browser.newContext({ viewport: { width: 900, height: 640 } })
+  const alice = await context.newPage()
+  const bob = await context.newPage()
+  const console: string[] = []
+  const missing: string[] = []
+  for (const page of [alice, bob]) {
+    page.on('console', (m) => console.push(`${m.type()}: ${m.text()}`))
+    page.on('response', (r) => void (r.status() >= 400 && missing.push(`${r.status()} ${r.url()}`)))
+  }
+  mkdirSync(outputDir, { recursive: true })
+
+  await alice.goto(ex.url)
+  await alice.screenshot({ path: join(outputDir, 'chat-before-joining.png') })
+  await alice.fill('#username', 'alice')
+  await alice.press('#username', 'Enter')
+  await alice.waitForSelector('#chat-area', { state: 'visible' })
+  t.pass('Enter in the name field joins')
+  await alice.waitForFunction(() => [...document.querySelectorAll('#messages .message')].some((m) => m.textContent === 'Welcome to lobby!'))
+  t.pass("the server's welcome message is shown")
+
+  await bob.goto(ex.url)
+  await bob.fill('#username', 'bob')
+  await bob.press('#room', 'Enter')
+  await bob.waitForSelector('#chat-area', { state: 'visible' })
+  await alice.waitForFunction(() => [...document.querySelectorAll('#messages .message')].some((m) => m.textContent === 'bob joined'))
+  await alice.fill('#message-input', 'hello bob')
+  await alice.press('#message-input', 'Enter')
+  await bob.waitForFunction(() => [...document.querySelectorAll('#messages .message')].some((m) => m.textContent === 'alice: hello bob'))
+  await alice.screenshot({ path: join(outputDir, 'chat-two-users.png') })
+
+  // Leave clears the room; joining again starts from a fresh transcript, and those already there
+  // are listed, not announced again.
+  await bob.click('text=Leave')
+  await bob.waitForSelector('#join-form', { state: 'visible' })
+  t.same(await messages(bob), [], 'leave clears the transcript')
+  t.same(await users(bob), [], 'and the online list')
+  await bob.press('#username', 'Enter')
+  await bob.waitForFunction(() => document.querySelectorAll('#users .user').length === 2)
+  await bob.waitForFunction(() => document.querySelectorAll('#messages .message').length >= 2)
+  const after = await messages(bob)
+  t.same(after.filter((m) => m.endsWith(' joined')), [], 'nobody already there is announced as joining')
+  t.same(after.slice(0, 1), ['Welcome to lobby!'], 'a fresh transcript, starting with the welcome')
+  t.equal(after.filter((m) => m === 'Welcome to lobby!').length, 1)
+  await bob.screenshot({ path: join(outputDir, 'chat-after-leave-and-rejoin.png') })
+
+  t.same(console, [], 'nothing logged to the console by default')
+  t.same(missing, [], 'no request failed (the favicon included)')
+
+  // The client's frame log is one URL flag away.
+  const debug = await context.newPage()
+  const logged: string[] = []
+  debug.on('console', (m) => logged.push(m.text()))
+  await debug.goto(ex.url + '/?debug')
+  await debug.fill('#username', 'carol')
+  await debug.press('#username', 'Enter')
+  await debug.waitForSelector('#chat-area', { state: 'visible' })
+  t.ok(logged.some((line) => line.startsWith('transport: connected')), '?debug logs the client\'s frames')
+})

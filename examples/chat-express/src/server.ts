@@ -1,24 +1,31 @@
-// The seed's chat on Express: `npm run start:express` at the repository root.
+// The chat on Express: `npm start`, then open http://127.0.0.1:3000 in two windows.
 import express from 'express'
 import { channelsMiddleware } from '@hornbeam/express'
-import { adapterFromEnv, allowedHostsFromEnv, chatPage, defineChat, keepServingOnUnhandledRejection, listenAddress } from '@hornbeam/example-chat-shared'
+import { adapterFromEnv, allowedHostsFromEnv, chatPage, defineChat, keepServingOnUnhandledRejection, listenAddress } from './chat.js'
 
 keepServingOnUnhandledRejection()
 const app = express()
 
 // One line: channels on /ws (and /ws/websocket), the client bundle on /ws/hornbeam.js.
-app.use(channelsMiddleware({ path: '/ws', adapter: await adapterFromEnv(), allowedHosts: allowedHostsFromEnv() }))
+const channels = channelsMiddleware({ path: '/ws', adapter: await adapterFromEnv(), allowedHosts: allowedHostsFromEnv() })
+app.use(channels)
 
 defineChat(app.channels)
 
 app.get('/', (_req, res) => void res.type('html').send(chatPage))
+app.get('/healthz', (_req, res) => void res.json({ ok: true }))
 
 const { port, host } = listenAddress()
-const server = app.listen(port, host, () => {
+const server = app.listen(port, host, (err?: Error) => {
+  // Express 5 passes a listen error here (address in use, permission denied): report it as it is.
+  if (err) {
+    console.error(`chat could not listen on ${host}:${port}: ${err.message}`)
+    process.exit(1)
+  }
   const { port: actual } = server.address() as import('node:net').AddressInfo
   console.log(`chat listening on http://${host}:${actual}`)
 })
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => void app.channels.close().then(() => server.close()))
+  process.once(signal, () => void channels.close().then(() => server.close()))
 }

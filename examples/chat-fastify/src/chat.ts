@@ -1,6 +1,7 @@
 /**
- * The seed's chat (channels-chat-example.md, app.py) in TypeScript. Both chat examples mount it:
- * `defineChat(app.channels)` on Fastify, `defineChat(mw.hub)` on Express.
+ * The chat: rooms `room:*`, a username to join, who is online, messages, typing, history. The
+ * same file is in every chat example (examples are meant to be copied out, so each has its
+ * own): `defineChat(app.channels)` on Fastify, `defineChat(app.channels)` on Express.
  */
 import { readFileSync } from 'node:fs'
 import type { Hub } from '@hornbeam/channels'

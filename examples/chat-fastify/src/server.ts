@@ -1,9 +1,7 @@
-// The seed's chat on Fastify: `npm start` at the repository root, then open http://127.0.0.1:3000
+// The chat on Fastify: `npm start`, then open http://127.0.0.1:3000 in two windows.
 import Fastify from 'fastify'
 import channels from '@hornbeam/fastify'
-import {
-  adapterFromEnv, allowedHostsFromEnv, chatPage, defineChat, keepServingOnUnhandledRejection, listenAddress, pathForLogs,
-} from '@hornbeam/example-chat-shared'
+import { adapterFromEnv, allowedHostsFromEnv, chatPage, defineChat, keepServingOnUnhandledRejection, listenAddress, pathForLogs } from './chat.js'
 
 const app = Fastify({
   logger: {
@@ -20,6 +18,7 @@ await app.register(channels, { path: '/ws', adapter: await adapterFromEnv(), all
 defineChat(app.channels, (line) => app.log.info(line))
 
 app.get('/', (_request, reply) => reply.type('text/html; charset=utf-8').send(chatPage))
+app.get('/healthz', () => ({ ok: true }))
 
 const { port, host } = listenAddress()
 const address = await app.listen({ port, host })
