@@ -192,6 +192,9 @@ export class RawClient {
   }
 }
 
+/** A broadcast's position in its topic's history, as the ref slot carries it: `<epoch>:<offset>`. */
+export const POSITION = /^[a-z][a-z0-9]{3,31}:\d+$/
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 let markers = 0

@@ -1,6 +1,7 @@
 import type { ChannelDefinition, LeaveReason } from './channel.js'
 import type { ChannelConnection } from './host.js'
 import type { InboundFrame, Ref } from './dialect.js'
+import { takeHistoryRequest, type HistoryRequest } from './history/types.js'
 import { Mailbox, settle, type MailboxOwner } from './mailbox.js'
 import { normalizeEvent, normalizeJoin, reasonPayload } from './results.js'
 import type { TopicParams } from './router.js'
@@ -19,6 +20,8 @@ import type { Subscriber } from './topics.js'
  */
 export class ChannelInstance implements SocketHost, MailboxOwner, Subscriber {
   status: 'joining' | 'joined' | 'closed' = 'joining'
+  /** What the join asked of the topic's history (`hb_position`, `hb_recent`). */
+  historyRequest: HistoryRequest | undefined
   /** Set once the channel is on its way out; no handler starts after it. */
   closing = false
   subscribed = false
@@ -81,6 +84,8 @@ export class ChannelInstance implements SocketHost, MailboxOwner, Subscriber {
 
   private runJoin(frame: InboundFrame): unknown {
     if (this.closing) return undefined
+    // The reserved params are the history's, never the handler's.
+    this.historyRequest = takeHistoryRequest(frame.payload)
     const handler = this.definition.joinHandler
     if (!handler) return this.finishJoin(frame, undefined)
     return settle(

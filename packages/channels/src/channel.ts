@@ -1,3 +1,4 @@
+import type { HistoryOptions, HistorySetting } from './history/types.js'
 import type { TopicParams } from './router.js'
 import type { Socket } from './socket.js'
 import type { Assigns, EventResult, JoinResult } from './results.js'
@@ -28,6 +29,15 @@ export type LeaveHandler<A extends object = Assigns> = (
   reason: LeaveReason,
 ) => MaybePromise<void>
 
+/** The second argument of `channel(pattern, options)`. */
+export interface ChannelOptions {
+  /**
+   * The history of this pattern's topics, which lets a client that reconnects get what it missed:
+   * `false` turns it off, an object tunes it (`{ size, ttlMs, maxReplay }`); unset, the hub's.
+   */
+  history?: HistorySetting
+}
+
 /**
  * The server side of a topic pattern, as `hub.channel('room:*')` returns it. Register its
  * hooks with `onJoin`, `on(event)` and `onLeave`; each returns the definition, so calls chain.
@@ -37,7 +47,11 @@ export class ChannelDefinition<A extends object = Assigns> {
   /** @internal */ leaveHandler: LeaveHandler<A> | undefined
   /** @internal */ readonly eventHandlers = new Map<string, EventHandler<A>>()
 
-  constructor(readonly pattern: string) {}
+  constructor(
+    readonly pattern: string,
+    /** The history its topics keep (resolved with the hub's defaults), or false. */
+    readonly history: HistoryOptions | false,
+  ) {}
 
   /** Runs when a client joins a matching topic. Without one, every join is accepted. */
   onJoin(handler: JoinHandler<A>): this {

@@ -2,14 +2,16 @@ import { randomBytes } from 'node:crypto'
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { WebSocket } from 'ws'
-import { ChannelDefinition } from './channel.js'
+import { ChannelDefinition, type ChannelOptions } from './channel.js'
 import { dispatchCluster, CLUSTER_PROTOCOL } from './cluster.js'
 import type { Connection } from './connection.js'
 import { Endpoint } from './endpoint.js'
+import { MemoryHistory } from './history/memory.js'
+import { TopicHistory } from './history/topic-history.js'
 import type { ConnectionHost } from './host.js'
 import { Limits } from './limits.js'
 import { consoleLogger, type Logger } from './logger.js'
-import { definedOnly, resolveOptions, type HubOptions, type ResolvedOptions } from './options.js'
+import { definedOnly, resolveHistory, resolveOptions, type HubOptions, type ResolvedOptions } from './options.js'
 import { TopicPresence } from './presence/presence.js'
 import { defaultPresenceOptions, PresenceTracker } from './presence/tracker.js'
 import { memoryAdapter, type PubSubAdapter } from './pubsub.js'
@@ -22,6 +24,9 @@ import type { AttachOptions, Prepared, Refusal } from './upgrade.js'
 
 export type { ConnectHook, HubOptions, IdHook } from './options.js'
 export type { HubStats } from './stats.js'
+
+/** What `broadcast` resolves with: the message's position in its topic's history (null: none kept). */
+export type BroadcastResult = { ok: true; position: string | null } | { ok: false; reason: string }
 
 /**
  * The channels core, as a façade over its parts: channel definitions (router.ts), where sockets
@@ -58,7 +63,9 @@ export class Hub {
       },
       { ...defaultPresenceOptions, ...definedOnly(hooks.presence ?? {}), maxMetaBytes: options.maxPresenceMetaBytes },
     ))
-    const topics: TopicRegistry = (this.topics = new TopicRegistry(this.nodeId, adapter, tracker))
+    const maxBytes = (hooks.history as { maxBytes?: number } | undefined)?.maxBytes ?? 64 * 1024 * 1024
+    const history = new TopicHistory(new MemoryHistory(maxBytes), (topic) => this.router.match(topic)?.value.history ?? false, this.counters)
+    const topics: TopicRegistry = (this.topics = new TopicRegistry(this.nodeId, adapter, tracker, history, 5000))
     const connectionHost: ConnectionHost = {
       options, logger, counters: this.counters, limits: this.limits,
       route: (topic) => this.router.match(topic),
@@ -105,21 +112,27 @@ export class Hub {
     return this.started
   }
 
-  /** Declares the server side of a topic pattern: `hub.channel('room:*').onJoin(...)`. */
-  channel<A extends object = Assigns>(pattern: string): ChannelDefinition<A> {
-    const definition = new ChannelDefinition<A>(pattern)
+  /**
+   * Declares the server side of a topic pattern: `hub.channel('room:*').onJoin(...)`. `options`:
+   * `{ history }` (see ChannelOptions).
+   */
+  channel<A extends object = Assigns>(pattern: string, options: ChannelOptions = {}): ChannelDefinition<A> {
+    const definition = new ChannelDefinition<A>(pattern, resolveHistory(options.history, this.hooks.history))
     this.router.add(pattern, definition)
     return definition
   }
 
-  /** Sends an event to every subscriber of `topic`, on every node. */
-  broadcast(topic: string, event: string, payload: unknown = {}): void {
-    this.topics.broadcast(topic, event, payload, undefined)
+  /**
+   * Sends an event to every subscriber of `topic`, on every node. Resolves (never rejects) with
+   * the message's position in the topic's history, or null when the topic keeps none.
+   */
+  broadcast(topic: string, event: string, payload: unknown = {}): Promise<BroadcastResult> {
+    return Promise.resolve({ ok: true, position: this.topics.broadcast(topic, event, payload, undefined) })
   }
 
   /** Sends an event to every subscriber of the socket's topic, on every node, but that socket. */
-  broadcastFrom(socket: Socket<any>, event: string, payload: unknown = {}): void {
-    this.topics.broadcast(socket.topic, event, payload, socket.id)
+  broadcastFrom(socket: Socket<any>, event: string, payload: unknown = {}): Promise<BroadcastResult> {
+    return Promise.resolve({ ok: true, position: this.topics.broadcast(socket.topic, event, payload, socket.id) })
   }
 
   /** Presence on one topic: track, update, untrack, list, get. */
@@ -158,7 +171,8 @@ export class Hub {
 
   stats(): HubStats {
     const { topics, channels } = this.topics.counts()
-    return { ...this.counters, connections: this.endpoint.size, channels, topics, presence: this.presenceTracker.stats() }
+    const { counters, endpoint, presenceTracker } = this
+    return { ...counters, connections: endpoint.size, channels, topics, presence: presenceTracker.stats(), history: this.topics.historyStats() }
   }
 
   /**
@@ -169,6 +183,7 @@ export class Hub {
     this.closing ??= (async () => {
       await this.endpoint.close(options.code ?? 1012, options.batchSize ?? 500)
       this.topics.uncorkAll()
+      this.topics.stop()
       // An adapter whose start never settled is closed all the same (close() must not hang).
       await Promise.race([this.started.catch(() => {}), new Promise((resolve) => setTimeout(resolve, 1000).unref())])
       this.presenceTracker.stop()

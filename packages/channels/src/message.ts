@@ -12,6 +12,8 @@ export type PayloadForDialect = (dialect: Dialect) => unknown
  */
 export class OutboundMessage {
   private readonly frames: Array<Buffer | undefined> = [undefined, undefined, undefined]
+  /** A broadcast's position in its topic's history (set before the first frame is built). */
+  ref: Ref = null
 
   constructor(
     readonly topic: string,
@@ -30,7 +32,7 @@ export class OutboundMessage {
     let frame = this.frames[slot]
     if (frame === undefined) {
       const payload = this.perDialect ? (this.payload as PayloadForDialect)(wire.dialect) : this.payload
-      frame = textFrame(encodeFrame(wire.encoding, this.joinRef, null, this.topic, this.event, payload))
+      frame = textFrame(encodeFrame(wire.encoding, this.joinRef, this.ref, this.topic, this.event, payload))
       this.frames[slot] = frame
     }
     return frame

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import type { AllowedHosts, ConnectInfo, OriginCheck } from './auth.js'
+import { defaultHistoryOptions, type HistoryOptions, type HistorySetting } from './history/types.js'
 import { defaultLimits, type LimitOptions } from './limits.js'
 import type { Logger } from './logger.js'
 import type { PresenceOptions } from './presence/tracker.js'
@@ -38,6 +39,22 @@ export interface HubOptions extends Partial<LimitOptions> {
   /** Which Host headers an upgrade may carry (DNS rebinding); see AllowedHosts. */
   allowedHosts?: AllowedHosts
   presence?: Partial<PresenceOptions>
+  /**
+   * The message history every channel pattern keeps unless its own `history` option says
+   * otherwise: `false` turns it off by default; `maxBytes` bounds the bytes kept hub-wide (the
+   * oldest messages go first). Defaults: 100 messages for 2 minutes per topic, 64 MiB in all.
+   */
+  history?: HistorySetting | (Partial<HistoryOptions> & { maxBytes?: number })
+}
+
+/** A pattern's history options: its own setting over the hub's, over the defaults. */
+export function resolveHistory(channel: HistorySetting | undefined, hub: HubOptions['history']): HistoryOptions | false {
+  const setting = channel ?? hub
+  if (setting === false) return false
+  const fromHub = hub === false || hub === undefined ? {} : definedOnly(hub)
+  const own = channel === false || channel === undefined ? {} : definedOnly(channel)
+  const { maxBytes: _, ...merged } = { ...defaultHistoryOptions, ...fromHub, ...own } as HistoryOptions & { maxBytes?: number }
+  return merged
 }
 
 export interface ResolvedOptions extends LimitOptions {

@@ -17,15 +17,23 @@ export interface HubStats {
   droppedFrames: number
   /** Cluster messages of a protocol version this node does not know (a rolling deploy), ignored. */
   clusterMessagesIgnored: number
+  /** Messages sent to joining sockets from the history (resumes and `hb_recent`). */
+  replayed: number
+  /** Resumes that replayed everything the client missed, and those that could not. */
+  resumesRecovered: number
+  resumesNotRecovered: number
   presence: { entries: number; topics: number; peers: number; downPeers: number }
+  /** Topic histories kept on this node, their messages and bytes (in all and per topic). */
+  history: { topics: number; entries: number; bytes: number; topicBytes: Record<string, number> }
 }
 
 /** The hub's counters: one object, incremented in place by whoever counts. */
-export type Counters = Omit<HubStats, 'connections' | 'channels' | 'topics' | 'presence'>
+export type Counters = Omit<HubStats, 'connections' | 'channels' | 'topics' | 'presence' | 'history'>
 
 export function newCounters(): Counters {
   return {
     framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, malformed: 0, joins: 0, joinsRefused: 0,
     crashes: 0, refusedUpgrades: 0, rateLimited: 0, slowConsumers: 0, droppedFrames: 0, clusterMessagesIgnored: 0,
+    replayed: 0, resumesRecovered: 0, resumesNotRecovered: 0,
   }
 }

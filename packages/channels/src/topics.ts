@@ -6,6 +6,8 @@
  */
 import { CLUSTER_PROTOCOL, type BroadcastMessage } from './cluster.js'
 import type { Ref, Wire } from './dialect.js'
+import type { TopicHistory } from './history/topic-history.js'
+import type { HistoryOptions, HistoryRequest } from './history/types.js'
 import { OutboundMessage } from './message.js'
 import type { PubSubAdapter } from './pubsub.js'
 
@@ -15,6 +17,7 @@ export interface Outlet {
   readonly wire: Wire
   writeFrame(frame: Buffer): void
   writeParts(parts: readonly Buffer[]): void
+  send(joinRef: Ref, ref: Ref, topic: string, event: string, payload: unknown): void
   uncork(): void
 }
 
@@ -23,7 +26,16 @@ export interface Subscriber {
   readonly topic: string
   readonly joinRef: Ref
   readonly conn: Outlet
+  /** What the join asked of the topic's history (`hb_position`, `hb_recent`). */
+  readonly historyRequest?: HistoryRequest | undefined
   subscribed: boolean
+}
+
+/** A topic with local subscribers. */
+interface TopicEntry {
+  readonly subscribers: Set<Subscriber>
+  /** Its channel pattern's history setting, looked up once. */
+  readonly history: HistoryOptions | false
 }
 
 /** What the registry needs of presence: a subscriber gets presence_state as it subscribes. */
@@ -34,14 +46,26 @@ export interface PresenceFeed {
 }
 
 export class TopicRegistry {
-  private readonly topics = new Map<string, Set<Subscriber>>()
+  private readonly topics = new Map<string, TopicEntry>()
+  /**
+   * Topics with history that lost their last subscriber, and until when this node stays
+   * subscribed to them on the adapter: other nodes' broadcasts keep reaching its history, so a
+   * client that comes back within the history's age can resume here.
+   */
+  private readonly lingering = new Map<string, number>()
   private readonly uncorkQueue: Outlet[] = []
+  private readonly sweeper: NodeJS.Timeout
 
   constructor(
     private readonly nodeId: string,
     private readonly adapter: PubSubAdapter,
     private readonly presence: PresenceFeed,
-  ) {}
+    private readonly history: TopicHistory,
+    sweepMs: number,
+  ) {
+    this.sweeper = setInterval(() => this.sweep(), sweepMs)
+    this.sweeper.unref()
+  }
 
   has(topic: string): boolean {
     return this.topics.has(topic)
@@ -50,24 +74,38 @@ export class TopicRegistry {
   // -- broadcast
 
   /** Delivers to the local subscribers of `topic` (but `exclude`), then to the other nodes. */
-  broadcast(topic: string, event: string, payload: unknown, exclude: string | undefined): void {
+  /** Returns the message's position in the topic's history, or null when the topic keeps none. */
+  broadcast(topic: string, event: string, payload: unknown, exclude: string | undefined): Ref {
     if (typeof topic !== 'string' || topic.length === 0) throw new TypeError('topic must be a non-empty string')
     if (typeof event !== 'string' || event.length === 0) throw new TypeError('event must be a non-empty string')
-    this.deliverLocal(topic, new OutboundMessage(topic, event, payload), exclude)
+    const position = this.take(topic, new OutboundMessage(topic, event, payload), exclude)
     const message: BroadcastMessage = { v: CLUSTER_PROTOCOL, kind: 'broadcast', node: this.nodeId, topic, event, payload }
     if (exclude !== undefined) message.exclude = exclude
     this.adapter.publish(`topic:${topic}`, message)
+    return position
   }
 
   /** A broadcast from another node. */
   receive(message: BroadcastMessage): void {
-    this.deliverLocal(message.topic, new OutboundMessage(message.topic, message.event, message.payload), message.exclude)
+    this.take(message.topic, new OutboundMessage(message.topic, message.event, message.payload), message.exclude)
+  }
+
+  /** Into the topic's history (it gets its position there), then to the local subscribers. */
+  private take(topic: string, message: OutboundMessage, exclude: string | undefined): Ref {
+    const entry = this.topics.get(topic)
+    const history = entry !== undefined ? entry.history : this.history.policyFor(topic)
+    if (history !== false) this.history.append(topic, history, message, exclude)
+    if (entry !== undefined) this.write(entry.subscribers, message, exclude)
+    return message.ref
   }
 
   /** Writes one message to every local subscriber of `topic`: one serialization per wire. */
   deliverLocal(topic: string, message: OutboundMessage, exclude: string | undefined): void {
-    const subscribers = this.topics.get(topic)
-    if (subscribers === undefined) return
+    const entry = this.topics.get(topic)
+    if (entry !== undefined) this.write(entry.subscribers, message, exclude)
+  }
+
+  private write(subscribers: Set<Subscriber>, message: OutboundMessage, exclude: string | undefined): void {
     for (const subscriber of subscribers) {
       const conn = subscriber.conn
       if (conn.id !== exclude) conn.writeFrame(message.frameFor(conn.wire))
@@ -87,41 +125,72 @@ export class TopicRegistry {
 
   // -- subscriptions
 
-  /** A channel joined: it gets the topic's broadcasts, starting with presence_state. */
+  /**
+   * A channel joined: it gets the topic's broadcasts, starting with presence_state, then what it
+   * missed (or asked for) from the history and `hb_history`. All in one step: no broadcast or
+   * presence_diff can fall between them.
+   */
   subscribe(subscriber: Subscriber): void {
-    let set = this.topics.get(subscriber.topic)
-    if (set === undefined) {
-      this.topics.set(subscriber.topic, (set = new Set()))
-      this.adapter.subscribe(`topic:${subscriber.topic}`)
+    const topic = subscriber.topic
+    let entry = this.topics.get(topic)
+    if (entry === undefined) {
+      this.topics.set(topic, (entry = { subscribers: new Set(), history: this.history.policyFor(topic) }))
+      if (!this.lingering.delete(topic)) this.adapter.subscribe(`topic:${topic}`)
     }
-    set.add(subscriber)
+    entry.subscribers.add(subscriber)
     subscriber.subscribed = true
-    // In the same step as the subscription, so no presence_diff falls between them.
-    this.presence.subscribed(subscriber.topic)
-    subscriber.conn.writeParts(this.presence.stateFrame(subscriber.topic, subscriber.joinRef, subscriber.conn.wire))
+    this.presence.subscribed(topic)
+    subscriber.conn.writeParts(this.presence.stateFrame(topic, subscriber.joinRef, subscriber.conn.wire))
+    this.history.joined(subscriber, entry.history)
   }
 
   unsubscribe(subscriber: Subscriber): void {
-    const set = this.topics.get(subscriber.topic)
+    const topic = subscriber.topic
+    const entry = this.topics.get(topic)
     subscriber.subscribed = false
-    if (set === undefined || !set.delete(subscriber) || set.size > 0) return
-    this.topics.delete(subscriber.topic)
-    this.adapter.unsubscribe(`topic:${subscriber.topic}`)
-    this.presence.unsubscribed(subscriber.topic)
+    if (entry === undefined || !entry.subscribers.delete(subscriber) || entry.subscribers.size > 0) return
+    this.topics.delete(topic)
+    this.presence.unsubscribed(topic)
+    if (entry.history === false) this.adapter.unsubscribe(`topic:${topic}`)
+    else this.lingering.set(topic, Date.now() + entry.history.ttlMs)
   }
 
   /** After the adapter reconnects: subscribe again to every topic served here. */
   resubscribe(): void {
     for (const topic of this.topics.keys()) this.adapter.subscribe(`topic:${topic}`)
+    for (const topic of this.lingering.keys()) this.adapter.subscribe(`topic:${topic}`)
+  }
+
+  /**
+   * Expired history goes; a topic that lingered its history's age leaves the adapter, and its
+   * history is forgotten (it stopped hearing other nodes' broadcasts: a new epoch next time).
+   */
+  private sweep(): void {
+    const now = Date.now()
+    for (const [topic, until] of this.lingering) {
+      if (until > now) continue
+      this.lingering.delete(topic)
+      this.adapter.unsubscribe(`topic:${topic}`)
+      this.history.engine.forget(topic)
+    }
+    this.history.engine.sweep((topic) => this.topics.has(topic) || this.lingering.has(topic))
+  }
+
+  stop(): void {
+    clearInterval(this.sweeper)
+  }
+
+  historyStats(): { topics: number; entries: number; bytes: number; topicBytes: Record<string, number> } {
+    return { ...this.history.engine.stats(), topicBytes: this.history.engine.bytesByTopic() }
   }
 
   /** Subscribers per topic, and in all. */
   counts(): { topics: Record<string, number>; channels: number } {
     const topics: Record<string, number> = {}
     let channels = 0
-    for (const [topic, set] of this.topics) {
-      topics[topic] = set.size
-      channels += set.size
+    for (const [topic, entry] of this.topics) {
+      topics[topic] = entry.subscribers.size
+      channels += entry.subscribers.size
     }
     return { topics, channels }
   }

@@ -1,6 +1,6 @@
 // The seed's chat scenario (channels-chat-example.md) over the wire, in both dialects.
 import t from 'tap'
-import { RawClient, startServer, broadcastMarker } from '../../../test/helpers/wire.js'
+import { RawClient, startServer, broadcastMarker, POSITION } from '../../../test/helpers/wire.js'
 import { defineChat } from '../../../test/fixtures/chat.js'
 
 for (const [dialect, query] of [['hornbeam', ''], ['phoenix', '?vsn=2.0.0']] as const) {
@@ -35,7 +35,8 @@ for (const [dialect, query] of [['hornbeam', ''], ['phoenix', '?vsn=2.0.0']] as 
     const sent = await alice.push(a.joinRef, 'room:lobby', 'new_msg', { body: 'hello bob' })
     t.same(sent, { status: 'ok', response: { status: 'ok' } }, 'sender gets {status: ok}')
     const got = await bob.waitFor((f) => f[3] === 'new_msg')
-    t.same(got, [null, null, 'room:lobby', 'new_msg', { username: 'alice', body: 'hello bob' }])
+    t.same(got, [null, got[1], 'room:lobby', 'new_msg', { username: 'alice', body: 'hello bob' }])
+    t.match(got[1], POSITION, 'the broadcast carries its history position')
     // A marker broadcast after it reaches alice: an echo of her message would have come first.
     await broadcastMarker(srv.hub, 'room:lobby', [alice])
     t.equal(alice.events('room:lobby', 'new_msg').length, 0, 'the sender does not get its own message')

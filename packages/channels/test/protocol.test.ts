@@ -1,6 +1,6 @@
 // Every row of the seed's protocol tables and DESIGN.md's dialect table, in both dialects.
 import t from 'tap'
-import { RawClient, startServer, eventually } from '../../../test/helpers/wire.js'
+import { RawClient, startServer, eventually, POSITION } from '../../../test/helpers/wire.js'
 
 const wires = [
   { name: 'hornbeam', dialect: 'hornbeam', query: '', objects: false },
@@ -133,12 +133,26 @@ for (const w of wires) {
       t.same(await c.request(null, 'room:never', 'ping', {}), { status: 'error', response: { reason: 'unmatched topic' } })
     })
 
-    t.test('broadcast frames have null refs', async (t) => {
+    t.test('broadcast frames carry their history position in the ref slot', async (t) => {
       srv.hub.broadcast('room:a', 'news', { x: 1 })
-      t.same(await c.waitFor((f) => f[3] === 'news'), [null, null, 'room:a', 'news', { x: 1 }])
+      const got = await c.waitFor((f) => f[3] === 'news')
+      t.same(got, [null, got[1], 'room:a', 'news', { x: 1 }])
+      t.match(got[1], POSITION, 'epoch:offset, never a bare integer')
     })
   })
 }
+
+t.test('broadcast frames have null refs on a pattern without history', async (t) => {
+  const srv = await startServer()
+  t.teardown(srv.close)
+  srv.hub.channel('quiet:*', { history: false })
+  const c = await RawClient.connect(srv.url())
+  t.teardown(() => c.close())
+  await c.join('quiet:1')
+  srv.hub.broadcast('quiet:1', 'news', { x: 1 })
+  t.same(await c.waitFor((f) => f[3] === 'news'), [null, null, 'quiet:1', 'news', { x: 1 }])
+  t.equal(c.events('quiet:1', 'hb_history').length, 0, 'no hb_history either')
+})
 
 t.test('an unknown vsn is refused with 400', async (t) => {
   const srv = await startServer()

@@ -1,0 +1,186 @@
+/**
+ * The in-memory history engine (the default): per topic, the last `size` broadcasts for `ttlMs`,
+ * each with its position, plus a hub-wide bound on the bytes kept (the oldest entries go first,
+ * whatever their topic). Positions are this process's: an epoch per topic log, made when the log
+ * is, so a restart (or a log forgotten when idle) is a new epoch and a resume across it is
+ * honestly `recovered: false`.
+ *
+ * Everything here is synchronous: a broadcast is appended and delivered in one step, and a
+ * resume reads and subscribes in one step, so no broadcast can fall between replay and live.
+ */
+import { WIRES } from '../dialect.js'
+import { OutboundMessage } from '../message.js'
+import { formatPosition, newEpoch, type Position } from './position.js'
+import type { HistoryOptions, ResumeOutcome } from './types.js'
+
+/** What a dropped entry holds instead of its message. */
+const DROPPED = new OutboundMessage('', '', null)
+
+interface Entry {
+  readonly offset: number
+  /** Let go of when the entry is dropped, so a dropped entry still in the FIFO holds nothing. */
+  message: OutboundMessage
+  /** The connection a broadcastFrom left out. */
+  readonly exclude: string | undefined
+  readonly at: number
+  readonly bytes: number
+  readonly log: TopicLog
+  gone: boolean
+}
+
+class TopicLog {
+  readonly epoch = newEpoch()
+  /** The offset of the last message appended (0: none yet). */
+  top = 0
+  readonly entries: Entry[] = []
+  lastUsed: number
+
+  constructor(
+    readonly topic: string,
+    public options: HistoryOptions,
+    now: number,
+  ) {
+    this.lastUsed = now
+  }
+
+  /** Drops entries from the front that are gone (evicted elsewhere) or past their age. */
+  trim(now: number, onDrop: (entry: Entry) => void): void {
+    const oldest = now - this.options.ttlMs
+    let n = 0
+    while (n < this.entries.length && (this.entries[n]!.gone || this.entries[n]!.at < oldest)) onDrop(this.entries[n++]!)
+    if (n > 0) this.entries.splice(0, n)
+  }
+}
+
+export interface HistoryStats {
+  topics: number
+  entries: number
+  bytes: number
+}
+
+export class MemoryHistory {
+  private readonly logs = new Map<string, TopicLog>()
+  /** Every entry in append order across topics, for the hub-wide bound (lazily compacted). */
+  private fifo: Entry[] = []
+  private fifoHead = 0
+  private bytes = 0
+  private entries = 0
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The topic's log, made (with a new epoch) if there is none. */
+  log(topic: string, options: HistoryOptions): TopicLog {
+    let log = this.logs.get(topic)
+    if (log === undefined) this.logs.set(topic, (log = new TopicLog(topic, options, this.now())))
+    else log.options = options
+    return log
+  }
+
+  /** Gives the message its position and keeps it. Returns the position. */
+  append(topic: string, options: HistoryOptions, message: OutboundMessage, exclude: string | undefined): string {
+    const now = this.now()
+    const log = this.log(topic, options)
+    const offset = ++log.top
+    const position = formatPosition(log.epoch, offset)
+    message.ref = position
+    // What the entry costs is what it is kept as: its frame (built now, and shared with the
+    // subscribers whose wire encodes arrays), plus a fixed overhead for the entry itself.
+    const bytes = message.frameFor(WIRES.hornbeam).length + 96
+    const entry: Entry = { offset, message, exclude, at: now, bytes, log, gone: false }
+    log.entries.push(entry)
+    log.lastUsed = now
+    this.fifo.push(entry)
+    this.bytes += bytes
+    this.entries++
+    if (log.entries.length > options.size) this.drop(log.entries.shift()!)
+    log.trim(now, (e) => this.drop(e))
+    while (this.bytes > this.maxBytes && this.fifoHead < this.fifo.length) {
+      const oldest = this.fifo[this.fifoHead++]!
+      if (!oldest.gone) this.drop(oldest)
+    }
+    // Entries dropped by their topic's size or age stay in the FIFO until it is compacted.
+    if (this.fifo.length - this.fifoHead > 2 * this.entries + 1024) {
+      this.fifo = this.fifo.filter((e, i) => i >= this.fifoHead && !e.gone)
+      this.fifoHead = 0
+    }
+    return position
+  }
+
+  private drop(entry: Entry): void {
+    if (entry.gone) return
+    entry.gone = true
+    entry.message = DROPPED
+    this.bytes -= entry.bytes
+    this.entries--
+  }
+
+  /**
+   * What a client that last saw `since` missed: the entries to replay (in order), or why it
+   * cannot be told everything. `previous` is the client's previous connection: what was
+   * broadcast from it (and so never sent to it) is not replayed to it either.
+   */
+  resume(topic: string, options: HistoryOptions, since: Position, previous: string | undefined): ResumeOutcome<OutboundMessage> {
+    const log = this.log(topic, options)
+    const now = this.now()
+    log.trim(now, (e) => this.drop(e))
+    const top = formatPosition(log.epoch, log.top)
+    if (since.epoch !== log.epoch) return { position: top, recovered: false, reason: 'unknown epoch', messages: [] }
+    if (since.offset > log.top) return { position: top, recovered: false, reason: 'position from the future', messages: [] }
+    const missed = log.top - since.offset
+    if (missed === 0) return { position: top, recovered: true, messages: [] }
+    const first = log.entries[0]
+    if (first === undefined || first.offset > since.offset + 1) return { position: top, recovered: false, reason: 'messages expired', messages: [] }
+    if (missed > options.maxReplay) return { position: top, recovered: false, reason: 'too many missed', messages: [] }
+    const messages: OutboundMessage[] = []
+    for (const entry of log.entries) {
+      if (entry.offset > since.offset && (previous === undefined || entry.exclude !== previous)) messages.push(entry.message)
+    }
+    return { position: top, recovered: true, messages }
+  }
+
+  /** The last `count` messages (what a first join asks for with `hb_recent`), and the top. */
+  recent(topic: string, options: HistoryOptions, count: number): { position: string; messages: OutboundMessage[] } {
+    const log = this.log(topic, options)
+    log.trim(this.now(), (e) => this.drop(e))
+    const n = Math.max(0, Math.min(count, options.maxReplay, log.entries.length))
+    return { position: formatPosition(log.epoch, log.top), messages: log.entries.slice(log.entries.length - n).map((e) => e.message) }
+  }
+
+  /**
+   * Drops expired entries, and forgets the logs that hold nothing and have been idle past their
+   * age unless `inUse(topic)` (a subscriber still holds a position in it).
+   */
+  sweep(inUse: (topic: string) => boolean): void {
+    const now = this.now()
+    for (const [topic, log] of this.logs) {
+      log.trim(now, (e) => this.drop(e))
+      if (log.entries.length === 0 && now - log.lastUsed > log.options.ttlMs && !inUse(topic)) this.logs.delete(topic)
+    }
+  }
+
+  /** Forgets a topic's log (its epoch ends): it can no longer tell what it missed. */
+  forget(topic: string): void {
+    const log = this.logs.get(topic)
+    if (log === undefined) return
+    for (const entry of log.entries) this.drop(entry)
+    this.logs.delete(topic)
+  }
+
+  stats(): HistoryStats {
+    return { topics: this.logs.size, entries: this.entries, bytes: this.bytes }
+  }
+
+  /** Bytes kept per topic (for metrics). */
+  bytesByTopic(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const [topic, log] of this.logs) {
+      let n = 0
+      for (const entry of log.entries) if (!entry.gone) n += entry.bytes
+      if (n > 0) out[topic] = n
+    }
+    return out
+  }
+}

@@ -1,0 +1,98 @@
+// The in-memory history engine on its own, with a clock the test holds: positions, the per-topic
+// size and age bounds, the hub-wide byte bound (oldest first, across topics), what a resume can
+// and cannot be told, and forgetting a topic.
+import t from 'tap'
+import { MemoryHistory, OutboundMessage, parsePosition } from './fixtures/internals.js'
+
+const options = { size: 5, ttlMs: 1000, maxReplay: 100 }
+
+function setup(maxBytes = 1 << 30) {
+  let now = 0
+  const history = new MemoryHistory(maxBytes, () => now)
+  const append = (topic: string, n: number, exclude?: string) => history.append(topic, options, new OutboundMessage(topic, 'm', { n }), exclude)
+  const payloads = (messages: Array<{ frameFor(w: any): Buffer }>) =>
+    messages.map((m: any) => JSON.parse(m.frameFor({ encoding: 'array', encodingIndex: 0, index: 0, dialect: { name: 'hornbeam' } }).subarray(2).toString())[4].n)
+  return { history, append, payloads, tick: (ms: number) => (now += ms) }
+}
+
+t.test('positions: one epoch per topic log, offsets from 1, in the ref slot of the frame', async (t) => {
+  const { history, append } = setup()
+  const a1 = parsePosition(append('a', 1))!
+  const a2 = parsePosition(append('a', 2))!
+  const b1 = parsePosition(append('b', 1))!
+  t.same([a1.offset, a2.offset, b1.offset], [1, 2, 1])
+  t.equal(a1.epoch, a2.epoch)
+  t.not(a1.epoch, b1.epoch, 'each topic its own epoch')
+  t.match(a1.epoch, /^[a-z][a-z0-9]+$/, 'a position is never a bare integer')
+  t.same(history.stats().entries, 3)
+})
+
+t.test('resume: everything after the position, in order; the reasons it cannot', async (t) => {
+  const { history, append, payloads } = setup()
+  const positions = [1, 2, 3, 4].map((n) => append('a', n))
+  const at2 = parsePosition(positions[1])!
+  const got = history.resume('a', options, at2, undefined)
+  t.same([got.recovered, payloads(got.messages), got.position], [true, [3, 4], positions[3]])
+  t.same(history.resume('a', options, parsePosition(positions[3])!, undefined).messages, [], 'up to date: nothing to replay')
+  t.equal(history.resume('a', options, { epoch: 'zother99', offset: 2 }, undefined).reason, 'unknown epoch')
+  t.equal(history.resume('a', options, { epoch: at2.epoch, offset: 9 }, undefined).reason, 'position from the future')
+  for (let n = 5; n <= 12; n++) append('a', n)
+  const old = history.resume('a', options, at2, undefined)
+  t.same([old.recovered, old.reason, old.messages.length], [false, 'messages expired', 0], 'past the size bound: not recovered, nothing replayed')
+  const few = history.resume('a', { ...options, maxReplay: 2 }, { epoch: at2.epoch, offset: 8 }, undefined)
+  t.same([few.recovered, few.reason], [false, 'too many missed'], 'more missed than maxReplay')
+})
+
+t.test('what a connection broadcast itself is not replayed to it', async (t) => {
+  const { history, append, payloads } = setup()
+  const start = parsePosition(append('a', 1))!
+  append('a', 2, 'conn-1')
+  append('a', 3)
+  t.same(payloads(history.resume('a', options, start, 'conn-1').messages), [3])
+  t.same(payloads(history.resume('a', options, start, 'conn-2').messages), [2, 3])
+})
+
+t.test('age: messages older than ttlMs are gone, and a resume that needs them is not recovered', async (t) => {
+  const { history, append, tick } = setup()
+  const start = parsePosition(append('a', 1))!
+  append('a', 2)
+  tick(600)
+  append('a', 3)
+  tick(600) // 2 is 1,200 ms old, 3 is 600
+  const got = history.resume('a', options, start, undefined)
+  t.same([got.recovered, got.reason], [false, 'messages expired'])
+  t.equal(history.stats().entries, 1, 'only 3 is kept')
+})
+
+t.test('the hub-wide byte bound evicts the oldest messages first, whatever their topic', async (t) => {
+  const one = setup().history
+  const size = (() => {
+    one.append('x', options, new OutboundMessage('x', 'm', { n: 1 }), undefined)
+    return one.stats().bytes
+  })()
+  const { history, append } = setup(size * 3)
+  const a = parsePosition(append('a', 1))!
+  append('b', 1)
+  append('a', 2)
+  append('b', 2) // over the bound: a's first message goes
+  t.equal(history.stats().entries, 3)
+  t.ok(history.stats().bytes <= size * 3)
+  t.same(history.resume('a', options, { epoch: a.epoch, offset: 0 }, undefined).reason, 'messages expired', 'a:1 evicted')
+  t.equal(history.resume('a', options, a, undefined).recovered, true, 'a:2 kept')
+})
+
+t.test('recent: the last N (what is kept when N is more); sweep and forget end a log and its epoch', async (t) => {
+  const { history, append, payloads, tick } = setup()
+  for (let n = 1; n <= 3; n++) append('a', n)
+  t.same(payloads(history.recent('a', options, 2).messages), [2, 3])
+  t.same(payloads(history.recent('a', options, 50).messages), [1, 2, 3])
+  const epoch = parsePosition(history.recent('a', options, 0).position)!.epoch
+  tick(5000)
+  history.sweep(() => true)
+  t.equal(history.stats().topics, 1, 'in use: the log stays, empty')
+  history.sweep(() => false)
+  t.equal(history.stats().topics, 0, 'idle and empty: forgotten')
+  t.not(parsePosition(append('a', 4))!.epoch, epoch, 'a new log, a new epoch')
+  history.forget('a')
+  t.same(history.stats(), { topics: 0, entries: 0, bytes: 0 })
+})
