@@ -2,6 +2,13 @@ import { CHANNEL_EVENTS, type ChannelState } from './constants.js'
 import { Push, type PayloadSource, type PushHost } from './push.js'
 import type { Message, Ref } from './serializer.js'
 import { Timer, type Backoff } from './timer.js'
+import { Bindings, type BindingCallback } from './bindings.js'
+import { HistoryCursor, type HistoryNotice, type RecoverInfo } from './cursor.js'
+
+export type { BindingCallback } from './bindings.js'
+
+/** The event the server sends after every join of a topic with its history position. */
+const HISTORY_EVENT = 'hb_history'
 
 /** What a channel needs of its socket: `Socket` is one. */
 export interface ChannelSocket {
@@ -16,15 +23,6 @@ export interface ChannelSocket {
   remove(channel: Channel): void
   /** Leaves another channel of the socket on `topic` before `joining` joins it. */
   leaveOpenTopic(topic: string, joining: Channel): void
-}
-
-/** A callback for an event on a channel. */
-export type BindingCallback<P = any> = (payload: P, ref: Ref, joinRef: Ref) => void
-
-interface Binding {
-  event: string
-  ref: number
-  callback: BindingCallback
 }
 
 const CHANNEL_CLOSED = { reason: 'channel closed' }
@@ -50,14 +48,15 @@ export class Channel implements PushHost {
   timeout: number
   /** @internal The join push, resent with a new ref by every rejoin. */
   readonly joinPush: Push
-  private bindings: Binding[] = []
-  private bindingRef = 0
+  private readonly bindings = new Bindings()
   private joinedOnce = false
   private pushBuffer: Push[] = []
   /** Pushes sent and not answered yet, by ref. */
   private readonly replies = new Map<string, Push>()
   private leavePush: Push | undefined
   private readonly rejoinTimer: Timer
+  private readonly cursor = new HistoryCursor()
+  private readonly recoverCallbacks: Array<(info: RecoverInfo) => void> = []
 
   constructor(
     /** The channel's topic, such as `room:lobby`. */
@@ -67,7 +66,9 @@ export class Channel implements PushHost {
     readonly socket: ChannelSocket,
   ) {
     this.timeout = socket.timeout
-    this.joinPush = new Push(this, CHANNEL_EVENTS.join, () => (typeof params === 'function' ? params() : params), this.timeout)
+    // Every join after the first carries the last position seen: the server replays what was missed.
+    const joinParams = () => ({ ...(typeof params === 'function' ? params() : params), ...this.cursor.joinParams() })
+    this.joinPush = new Push(this, CHANNEL_EVENTS.join, joinParams, this.timeout)
     // Registered before any caller's callbacks, so the state is right when theirs run.
     this.joinPush
       .receive('ok', () => this.joinAccepted())
@@ -87,6 +88,21 @@ export class Channel implements PushHost {
   /** Where the channel is in its life: see the diagram above. */
   get state(): ChannelState {
     return this.current
+  }
+
+  /** The position of the last broadcast delivered on this channel (what a rejoin resumes from). */
+  get position(): string | undefined {
+    return this.cursor.position
+  }
+
+  /**
+   * After each rejoin that resumed from a position (a reconnect, an hb_error): `recovered` says
+   * whether every message missed meanwhile was delivered (before the callback). When it is false,
+   * something was lost for good (too old, history restarted or off): refetch the state.
+   */
+  onRecover(callback: (info: RecoverInfo) => void): this {
+    this.recoverCallbacks.push(callback)
+    return this
   }
 
   isClosed(): boolean {
@@ -168,14 +184,12 @@ export class Channel implements PushHost {
 
   /** Calls `callback(payload, ref, joinRef)` for each `event` the server sends. Returns a ref for off(). */
   on<P = any>(event: string, callback: BindingCallback<P>): number {
-    const ref = this.bindingRef++
-    this.bindings.push({ event, ref, callback })
-    return ref
+    return this.bindings.on(event, callback)
   }
 
   /** Removes the callback `ref` of `event`, or all of the event's callbacks without a ref. */
   off(event: string, ref?: number): void {
-    this.bindings = this.bindings.filter((b) => !(b.event === event && (ref === undefined || ref === b.ref)))
+    this.bindings.off(event, ref)
   }
 
   /** Calls `callback(payload)` when the channel closes: left, or closed by the server. */
@@ -224,7 +238,17 @@ export class Channel implements PushHost {
         return this.closeChannel(payload)
       case CHANNEL_EVENTS.error:
         return this.fail(payload)
+      case HISTORY_EVENT: {
+        const info = this.cursor.noticed(payload as HistoryNotice)
+        if (info !== undefined) for (const callback of this.recoverCallbacks.slice()) callback(info)
+        return this.trigger(event, payload, ref, message.join_ref)
+      }
       default:
+        // A broadcast carries its position: one the channel delivered already is a duplicate.
+        if (ref !== null && !this.cursor.accept(ref)) {
+          this.socket.log('channel', `dropped duplicate ${event} on ${this.topic} at ${ref}`, payload)
+          return
+        }
         return this.trigger(event, payload, ref, message.join_ref)
     }
   }
@@ -343,8 +367,6 @@ export class Channel implements PushHost {
   }
 
   private trigger(event: string, payload: unknown, ref: Ref, joinRef: Ref): void {
-    for (const binding of this.bindings.slice()) {
-      if (binding.event === event) binding.callback(payload, ref, joinRef)
-    }
+    this.bindings.trigger(event, payload, ref, joinRef)
   }
 }

@@ -46,6 +46,9 @@ export const DEFAULT_TIMEOUT_MS = 10_000
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 30_000
 /** The fraction of each backoff delay that is random: a delay d becomes d × (1 − jitter·U[0,1)). */
 export const DEFAULT_JITTER = 0.5
+
+/** After the server closes every client at once (1001, 1012), reconnects spread over this window. */
+export const DEFAULT_RESTART_WINDOW_MS = 5000
 /** How long after a rejoin a presence missing from the new state waits for its owner to rejoin. */
 export const DEFAULT_REJOIN_GRACE_MS = 5_000
 

@@ -4,6 +4,7 @@ import {
   CLOSE_NORMAL,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_JITTER,
+  DEFAULT_RESTART_WINDOW_MS,
   DEFAULT_TIMEOUT_MS,
   HEARTBEAT_EVENT,
   HEARTBEAT_TOPIC,
@@ -57,6 +58,13 @@ export interface SocketOptions {
   rejoinAfterMs?: Backoff
   /** Fraction (0..1) of each backoff delay that is random, so clients do not all return at once. Default 0.5. */
   jitter?: number
+  /**
+   * After the server closes with 1001 (going away) or 1012 (restart), as it does to every client
+   * at once, the first reconnect comes at a random moment within this window (full jitter), so
+   * they do not all return in the same few milliseconds. Default 5000; 0 reconnects as after a
+   * network drop (at once, then backing off).
+   */
+  restartWindowMs?: number
   /** The WebSocket class. Default `globalThis.WebSocket` (browsers, Node 22); on Node 20 pass `ws`. */
   transport?: WebSocketConstructor
 }
@@ -86,6 +94,7 @@ export class Socket {
   readonly reconnectAfterMs: Backoff
   readonly rejoinAfterMs: Backoff
   readonly jitter: number
+  readonly restartWindowMs: number
   private readonly params: Params | (() => Params)
   private readonly logger: LogFunction | undefined
   private readonly transport: WebSocketConstructor | undefined
@@ -112,6 +121,7 @@ export class Socket {
     this.reconnectAfterMs = options.reconnectAfterMs ?? defaultReconnectAfterMs
     this.rejoinAfterMs = options.rejoinAfterMs ?? defaultRejoinAfterMs
     this.jitter = options.jitter ?? DEFAULT_JITTER
+    this.restartWindowMs = options.restartWindowMs ?? DEFAULT_RESTART_WINDOW_MS
     this.transport = options.transport
     this.reconnectTimer = new Timer(() => this.reconnect(), this.reconnectAfterMs, this.jitter)
   }
@@ -317,7 +327,8 @@ export class Socket {
     this.stopHeartbeat()
     for (const channel of this.channels.slice()) channel.onSocketClose()
     if (!this.closedByUser) {
-      const delay = this.reconnectTimer.scheduleTimeout()
+      const restart = (event.code === 1001 || event.code === 1012) && this.restartWindowMs > 0
+      const delay = restart ? this.reconnectTimer.scheduleIn(Math.random() * this.restartWindowMs) : this.reconnectTimer.scheduleTimeout()
       this.log('transport', `reconnecting in ${Math.round(delay)} ms`)
     }
     for (const [, callback] of this.callbacks.close.slice()) callback(event)

@@ -38,8 +38,12 @@ export class Timer {
 
   /** Schedules the next try, replacing a pending one. Returns the delay chosen. */
   scheduleTimeout(): number {
+    return this.scheduleIn(jittered(this.backoff(this.tries + 1), this.jitter, this.random))
+  }
+
+  /** Schedules the next try in `delay` ms, replacing a pending one (it still counts as a try). */
+  scheduleIn(delay: number): number {
     this.clear()
-    const delay = jittered(this.backoff(this.tries + 1), this.jitter, this.random)
     this.handle = setTimeout(() => {
       this.handle = undefined
       this.tries += 1

@@ -10,6 +10,7 @@ function connected(options: ConstructorParameters<typeof Socket>[1] = {}) {
   const logs: Array<[string, string]> = []
   const socket = new Socket('ws://example.test/ws', {
     transport: FakeWebSocket,
+    restartWindowMs: 0, // serverClose(1012) stands for any drop here
     jitter: 0,
     heartbeatIntervalMs: 0,
     timeout: 1000,
@@ -380,6 +381,43 @@ t.test("the upstream client's state predicates: isJoining, isJoined, isErrored, 
     conn().reply(otherJoin)
     conn().deliver([otherJoin[0], otherJoin[0], 'room:other', 'hb_error', {}])
     t.ok(other.isErrored(), 'errored')
+  })
+  t.end()
+})
+
+t.test('history: the position follows broadcasts, a rejoin resumes from it, duplicates are dropped, onRecover tells', (t) => {
+  withClock((clock) => {
+    const { socket, conn } = connected()
+    const channel = socket.channel('room:lobby', { username: 'alice' })
+    const got: number[] = []
+    const recovered: unknown[] = []
+    channel.on('m', (payload: { n: number }) => got.push(payload.n))
+    channel.onRecover((info) => recovered.push(info))
+    channel.join()
+    const join = conn().frames('hb_join')[0]!
+    t.same(join[4], { username: 'alice' }, 'a first join carries no position')
+    conn().reply(join)
+    conn().deliver([join[0], null, 'room:lobby', 'hb_history', { position: 'ep1:0', resumed: false, replayed: 0, connection: 'n.1' }])
+    t.equal(channel.position, 'ep1:0', 'a position from the join, before any message')
+    conn().deliver([null, 'ep1:1', 'room:lobby', 'm', { n: 1 }])
+    conn().deliver([null, 'ep1:2', 'room:lobby', 'm', { n: 2 }])
+    t.equal(channel.position, 'ep1:2')
+    conn().serverClose(1006)
+    clock.tick(10)
+    conn().open()
+    const rejoin = conn().frames('hb_join')[0]!
+    t.same(rejoin[4], { username: 'alice', hb_position: 'ep1:2', hb_previous: 'n.1' }, 'the rejoin resumes from the last position')
+    conn().reply(rejoin)
+    // The server replays 3 and 4; a 2 sent again (an overlap) is dropped.
+    for (const [ref, n] of [['ep1:2', 2], ['ep1:3', 3], ['ep1:4', 4]] as const) conn().deliver([null, ref, 'room:lobby', 'm', { n }])
+    conn().deliver([rejoin[0], null, 'room:lobby', 'hb_history', { position: 'ep1:4', resumed: true, recovered: true, replayed: 2, connection: 'n.2' }])
+    t.same(got, [1, 2, 3, 4], 'each once, in order')
+    t.same(recovered, [{ recovered: true, replayed: 2, position: 'ep1:4' }])
+    // A history that restarted: a new epoch, and the app is told it missed things for good.
+    conn().deliver([rejoin[0], null, 'room:lobby', 'hb_history', { position: 'ep2:7', resumed: true, recovered: false, reason: 'unknown epoch', replayed: 0 }])
+    t.same(recovered[1], { recovered: false, reason: 'unknown epoch', replayed: 0, position: 'ep2:7' })
+    conn().deliver([null, 'ep2:8', 'room:lobby', 'm', { n: 8 }])
+    t.same(got, [1, 2, 3, 4, 8], 'the new epoch is followed')
   })
   t.end()
 })

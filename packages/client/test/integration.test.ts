@@ -17,7 +17,8 @@ interface Client {
 
 /** A client as the seed writes it: socket, channel, presence with the seed's callbacks, join. */
 function client(url: string, username: string, options: SocketOptions = {}, graceMs?: number): Client {
-  const socket = new Socket(url, { transport: WebSocket, params: { token: 'demo' }, reconnectAfterMs: () => 50, ...options })
+  // The restart window is tested on its own (socket.test.ts): here a restart reconnects at once.
+  const socket = new Socket(url, { transport: WebSocket, params: { token: 'demo' }, reconnectAfterMs: () => 50, restartWindowMs: 0, ...options })
   const channel = socket.channel('room:lobby', { username })
   const presence = new Presence(channel, graceMs === undefined ? {} : { rejoinGraceMs: graceMs })
   const c: Client = {

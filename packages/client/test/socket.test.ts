@@ -8,6 +8,8 @@ function makeSocket(options: ConstructorParameters<typeof Socket>[1] = {}) {
   const logs: Array<[string, string]> = []
   const socket = new Socket('ws://example.test/ws', {
     transport: FakeWebSocket,
+    // These tests are about the backoff: a server restart's close reconnects as a drop does.
+    restartWindowMs: 0,
     jitter: 0,
     heartbeatIntervalMs: 0,
     logger: (kind, msg) => logs.push([kind, msg]),
@@ -253,6 +255,24 @@ t.test('a params function that throws on reconnect is reported and retried later
     fail = false
     clock.tick(10)
     t.equal(FakeWebSocket.instances.length, 2)
+  })
+  t.end()
+})
+
+t.test('after a server restart (1012, 1001) the first reconnect comes at a random moment in restartWindowMs; a drop retries fast', (t) => {
+  withClock((clock) => {
+    const { socket } = makeSocket({ restartWindowMs: 4000, reconnectAfterMs: () => 10 })
+    socket.connect()
+    clock.fixRandom(0.75)
+    for (const code of [1012, 1001]) {
+      FakeWebSocket.last.open()
+      FakeWebSocket.last.serverClose(code)
+      t.same(clock.pending(), [3000], `${code}: 0.75 of the window`)
+      clock.tick(3000)
+    }
+    FakeWebSocket.last.open()
+    FakeWebSocket.last.serverClose(1006)
+    t.same(clock.pending(), [10], 'a network drop: the usual fast retry')
   })
   t.end()
 })
