@@ -2,6 +2,7 @@ import type { ChannelDefinition, LeaveReason } from './channel.js'
 import type { ChannelConnection } from './host.js'
 import type { InboundFrame, Ref } from './dialect.js'
 import { takeHistoryRequest, type HistoryRequest } from './history/types.js'
+import type { OutboundMessage } from './message.js'
 import { Mailbox, settle, type MailboxOwner } from './mailbox.js'
 import { normalizeEvent, normalizeJoin, reasonPayload } from './results.js'
 import type { TopicParams } from './router.js'
@@ -25,6 +26,8 @@ export class ChannelInstance implements SocketHost, MailboxOwner, Subscriber {
   /** Set once the channel is on its way out; no handler starts after it. */
   closing = false
   subscribed = false
+  /** While the join reads a shared history, the live messages that wait for it. */
+  pending: OutboundMessage[] | undefined
   readonly mailbox: Mailbox = new Mailbox(this)
   // Made only when someone waits for the teardown (a rejoin, a shutdown): most channels never are.
   private terminatedPromise: Promise<void> | undefined

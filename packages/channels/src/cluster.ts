@@ -24,6 +24,11 @@ export interface BroadcastMessage extends Envelope<'broadcast'> {
   payload: unknown
   /** A connection id not to deliver to (broadcastFrom). */
   exclude?: string
+  /**
+   * Its position in the topic's shared history, when the store assigned one (`@hornbeam/redis`):
+   * every node, the sender's included, delivers it from the adapter, in the store's order.
+   */
+  position?: string
 }
 
 /** `disconnect(id)` on `control`: every node closes the sockets the id hook named so. */
@@ -58,8 +63,10 @@ export function dispatchCluster(nodeId: string, raw: unknown, handlers: ClusterH
   if (message === null || typeof message !== 'object' || message.v !== CLUSTER_PROTOCOL || typeof message.node !== 'string') {
     return handlers.ignored(raw)
   }
-  if (message.node === nodeId) return // our own, echoed back by the engine
   const kind = message.kind
+  // Our own, echoed back by the engine: dropped, but for broadcasts a shared history positioned,
+  // which every node (this one too) delivers from the adapter, in the store's order.
+  if (message.node === nodeId && !(kind === 'broadcast' && typeof message.position === 'string')) return
   if (kind === 'broadcast') handlers.broadcast(message as BroadcastMessage)
   else if (kind === 'disconnect') handlers.disconnect(message as DisconnectMessage)
   else if (typeof kind === 'string' && kind.startsWith('presence.')) handlers.presence(message as PresenceMessage)

@@ -19,14 +19,12 @@ import type { Assigns } from './results.js'
 import { TopicRouter } from './router.js'
 import type { Socket } from './socket.js'
 import { newCounters, type Counters, type HubStats } from './stats.js'
-import { TopicRegistry } from './topics.js'
+import { TopicRegistry, type BroadcastResult } from './topics.js'
 import type { AttachOptions, Prepared, Refusal } from './upgrade.js'
 
 export type { ConnectHook, HubOptions, IdHook } from './options.js'
 export type { HubStats } from './stats.js'
-
-/** What `broadcast` resolves with: the message's position in its topic's history (null: none kept). */
-export type BroadcastResult = { ok: true; position: string | null } | { ok: false; reason: string }
+export type { BroadcastResult } from './topics.js'
 
 /**
  * The channels core, as a façade over its parts: channel definitions (router.ts), where sockets
@@ -65,7 +63,7 @@ export class Hub {
     ))
     const maxBytes = (hooks.history as { maxBytes?: number } | undefined)?.maxBytes ?? 64 * 1024 * 1024
     const history = new TopicHistory(new MemoryHistory(maxBytes), (topic) => this.router.match(topic)?.value.history ?? false, this.counters)
-    const topics: TopicRegistry = (this.topics = new TopicRegistry(this.nodeId, adapter, tracker, history, 5000))
+    const topics: TopicRegistry = (this.topics = new TopicRegistry(this.nodeId, adapter, tracker, history, 5000, logger))
     const connectionHost: ConnectionHost = {
       options, logger, counters: this.counters, limits: this.limits,
       route: (topic) => this.router.match(topic),
@@ -127,12 +125,12 @@ export class Hub {
    * the message's position in the topic's history, or null when the topic keeps none.
    */
   broadcast(topic: string, event: string, payload: unknown = {}): Promise<BroadcastResult> {
-    return Promise.resolve({ ok: true, position: this.topics.broadcast(topic, event, payload, undefined) })
+    return Promise.resolve(this.topics.broadcast(topic, event, payload, undefined))
   }
 
   /** Sends an event to every subscriber of the socket's topic, on every node, but that socket. */
   broadcastFrom(socket: Socket<any>, event: string, payload: unknown = {}): Promise<BroadcastResult> {
-    return Promise.resolve({ ok: true, position: this.topics.broadcast(socket.topic, event, payload, socket.id) })
+    return Promise.resolve(this.topics.broadcast(socket.topic, event, payload, socket.id))
   }
 
   /** Presence on one topic: track, update, untrack, list, get. */

@@ -6,6 +6,7 @@
  * node, such as a presence state transfer). Delivery is at most once, in order per channel.
  */
 import type { ClusterMessage } from './cluster.js'
+import type { SharedHistory } from './history/engine.js'
 
 export type { ClusterMessage } from './cluster.js'
 
@@ -23,6 +24,13 @@ export interface PubSubAdapter {
    * Redis reconnect), so presence can ask its peers for their full state.
    */
   onReconnect?(listener: () => void): void
+  /**
+   * Optional: a history all nodes share. With it, topics with history take their positions from
+   * it and a client may resume on any node; without it, each node keeps its own in memory.
+   */
+  history?: SharedHistory
+  /** Optional: resolves once messages on `channel` reach this node (the subscription is in place). */
+  whenSubscribed?(channel: string): Promise<void>
 }
 
 /** An in-process message bus; hubs whose memory adapters share one form a cluster. */

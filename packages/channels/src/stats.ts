@@ -17,6 +17,8 @@ export interface HubStats {
   droppedFrames: number
   /** Cluster messages of a protocol version this node does not know (a rolling deploy), ignored. */
   clusterMessagesIgnored: number
+  /** Broadcasts on topics with a shared history that the store could not take: never delivered. */
+  broadcastsFailed: number
   /** Messages sent to joining sockets from the history (resumes and `hb_recent`). */
   replayed: number
   /** Resumes that replayed everything the client missed, and those that could not. */
@@ -34,6 +36,6 @@ export function newCounters(): Counters {
   return {
     framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, malformed: 0, joins: 0, joinsRefused: 0,
     crashes: 0, refusedUpgrades: 0, rateLimited: 0, slowConsumers: 0, droppedFrames: 0, clusterMessagesIgnored: 0,
-    replayed: 0, resumesRecovered: 0, resumesNotRecovered: 0,
+    broadcastsFailed: 0, replayed: 0, resumesRecovered: 0, resumesNotRecovered: 0,
   }
 }

@@ -6,7 +6,9 @@
  */
 import { CLUSTER_PROTOCOL, type BroadcastMessage } from './cluster.js'
 import type { Ref, Wire } from './dialect.js'
+import { SharedDelivery } from './history/shared-delivery.js'
 import type { TopicHistory } from './history/topic-history.js'
+import type { Logger } from './logger.js'
 import type { HistoryOptions, HistoryRequest } from './history/types.js'
 import { OutboundMessage } from './message.js'
 import type { PubSubAdapter } from './pubsub.js'
@@ -29,7 +31,12 @@ export interface Subscriber {
   /** What the join asked of the topic's history (`hb_position`, `hb_recent`). */
   readonly historyRequest?: HistoryRequest | undefined
   subscribed: boolean
+  /** While its join reads a shared history: the live messages that wait (see SharedDelivery). */
+  pending: OutboundMessage[] | undefined
 }
+
+/** What a broadcast comes to: its position in the topic's history (null: none kept), or why it failed. */
+export type BroadcastResult = { ok: true; position: string | null } | { ok: false; reason: string }
 
 /** A topic with local subscribers. */
 interface TopicEntry {
@@ -55,6 +62,8 @@ export class TopicRegistry {
   private readonly lingering = new Map<string, number>()
   private readonly uncorkQueue: Outlet[] = []
   private readonly sweeper: NodeJS.Timeout
+  /** Set when the adapter offers a history shared by the cluster (Redis): positions come from it. */
+  private readonly shared: SharedDelivery | undefined
 
   constructor(
     private readonly nodeId: string,
@@ -62,9 +71,23 @@ export class TopicRegistry {
     private readonly presence: PresenceFeed,
     private readonly history: TopicHistory,
     sweepMs: number,
+    private readonly logger: Logger,
   ) {
     this.sweeper = setInterval(() => this.sweep(), sweepMs)
     this.sweeper.unref()
+    if (adapter.history !== undefined) {
+      this.shared = new SharedDelivery(adapter.history, {
+        logger,
+        counters: history.counters,
+        write: (topic, message, exclude) => this.deliverLocal(topic, message, exclude),
+        lost: (topic, notice) => {
+          for (const subscriber of this.topics.get(topic)?.subscribers ?? []) {
+            subscriber.conn.send(subscriber.joinRef, null, topic, 'hb_history', { ...notice, connection: subscriber.conn.id })
+          }
+        },
+        subscribed: (topic) => adapter.whenSubscribed?.(`topic:${topic}`) ?? Promise.resolve(),
+      })
+    }
   }
 
   has(topic: string): boolean {
@@ -74,19 +97,49 @@ export class TopicRegistry {
   // -- broadcast
 
   /** Delivers to the local subscribers of `topic` (but `exclude`), then to the other nodes. */
-  /** Returns the message's position in the topic's history, or null when the topic keeps none. */
-  broadcast(topic: string, event: string, payload: unknown, exclude: string | undefined): Ref {
+  /**
+   * Returns the message's position in the topic's history, or null when the topic keeps none;
+   * with a shared history, the promise of it (the store assigns it, and publishes the message).
+   */
+  broadcast(topic: string, event: string, payload: unknown, exclude: string | undefined): BroadcastResult | Promise<BroadcastResult> {
     if (typeof topic !== 'string' || topic.length === 0) throw new TypeError('topic must be a non-empty string')
     if (typeof event !== 'string' || event.length === 0) throw new TypeError('event must be a non-empty string')
+    if (this.shared !== undefined) {
+      const history = this.topics.get(topic)?.history ?? this.history.policyFor(topic)
+      // Delivered here (and everywhere) once the store has given it its position, never without.
+      if (history !== false) {
+        const appended = this.shared.engine.append(topic, exclude === undefined ? { event, payload } : { event, payload, exclude }, history)
+        return appended.then((position) => ({ ok: true, position }), (err) => this.failed(topic, err))
+      }
+    }
     const position = this.take(topic, new OutboundMessage(topic, event, payload), exclude)
     const message: BroadcastMessage = { v: CLUSTER_PROTOCOL, kind: 'broadcast', node: this.nodeId, topic, event, payload }
     if (exclude !== undefined) message.exclude = exclude
     this.adapter.publish(`topic:${topic}`, message)
-    return position
+    return { ok: true, position }
   }
 
-  /** A broadcast from another node. */
+  private failedSince = 0
+  private failedLogged = 0
+
+  /** A broadcast the shared history could not take: counted, logged (at most every 10 s), reported. */
+  private failed(topic: string, err: unknown): BroadcastResult {
+    this.history.counters.broadcastsFailed++
+    const now = Date.now()
+    if (now - this.failedLogged > 10_000) {
+      this.logger.warn({ err, topic, failedSinceLastLog: this.history.counters.broadcastsFailed - this.failedSince }, 'broadcast failed: the shared history could not give it a position; it was not delivered')
+      this.failedLogged = now
+      this.failedSince = this.history.counters.broadcastsFailed
+    }
+    return { ok: false, reason: err instanceof Error ? err.message : String(err) }
+  }
+
+  /** A broadcast from another node (or, with a shared history, from the store, this node's own too). */
   receive(message: BroadcastMessage): void {
+    if (message.position !== undefined && this.shared !== undefined) {
+      const history = this.topics.get(message.topic)?.history ?? this.history.policyFor(message.topic)
+      if (history !== false) return this.shared.receive(message as BroadcastMessage & { position: string }, history)
+    }
     this.take(message.topic, new OutboundMessage(message.topic, message.event, message.payload), message.exclude)
   }
 
@@ -108,7 +161,9 @@ export class TopicRegistry {
   private write(subscribers: Set<Subscriber>, message: OutboundMessage, exclude: string | undefined): void {
     for (const subscriber of subscribers) {
       const conn = subscriber.conn
-      if (conn.id !== exclude) conn.writeFrame(message.frameFor(conn.wire))
+      if (conn.id === exclude) continue
+      if (subscriber.pending === undefined) conn.writeFrame(message.frameFor(conn.wire))
+      else subscriber.pending.push(message)
     }
   }
 
@@ -137,11 +192,15 @@ export class TopicRegistry {
       this.topics.set(topic, (entry = { subscribers: new Set(), history: this.history.policyFor(topic) }))
       if (!this.lingering.delete(topic)) this.adapter.subscribe(`topic:${topic}`)
     }
+    const shared = this.shared !== undefined && entry.history !== false
+    // With a shared history the join reads the store first; live messages wait for it.
+    if (shared) subscriber.pending = []
     entry.subscribers.add(subscriber)
     subscriber.subscribed = true
     this.presence.subscribed(topic)
     subscriber.conn.writeParts(this.presence.stateFrame(topic, subscriber.joinRef, subscriber.conn.wire))
-    this.history.joined(subscriber, entry.history)
+    if (shared) void this.shared!.joined(subscriber, entry.history as HistoryOptions)
+    else this.history.joined(subscriber, entry.history)
   }
 
   unsubscribe(subscriber: Subscriber): void {
@@ -151,8 +210,10 @@ export class TopicRegistry {
     if (entry === undefined || !entry.subscribers.delete(subscriber) || entry.subscribers.size > 0) return
     this.topics.delete(topic)
     this.presence.unsubscribed(topic)
-    if (entry.history === false) this.adapter.unsubscribe(`topic:${topic}`)
-    else this.lingering.set(topic, Date.now() + entry.history.ttlMs)
+    // A node-local history must keep hearing the topic to stay whole; a shared one need not.
+    if (entry.history !== false && this.shared === undefined) return void this.lingering.set(topic, Date.now() + entry.history.ttlMs)
+    this.adapter.unsubscribe(`topic:${topic}`)
+    this.shared?.forget(topic)
   }
 
   /** After the adapter reconnects: subscribe again to every topic served here. */

@@ -28,10 +28,10 @@ t.test('no @internal member in the emitted .d.ts', async (t) => {
 
 t.test('the root exports what applications write code against, and the deprecated aliases', async (t) => {
   t.same(Object.keys(channels).sort(), [
-    'CLUSTER_PROTOCOL', 'ChannelDefinition', 'Hub', 'MemoryAdapter', 'MemoryBus', 'PatternError',
-    'PresenceState', 'Socket', 'TopicPresence', 'consoleLogger', 'createHub', 'defaultLimits',
-    'defaultPresenceOptions', 'endpointPaths', 'error', 'memoryAdapter', 'noreply', 'ok', 'originAllowed',
-    'refuseUpgrade', 'reply', 'silentLogger', 'stop', 'tokenFromProtocols',
+    'CLUSTER_PROTOCOL', 'ChannelDefinition', 'HISTORY_PARAMS', 'Hub', 'MemoryAdapter', 'MemoryBus', 'PatternError',
+    'PresenceState', 'Socket', 'TopicPresence', 'consoleLogger', 'createHub', 'defaultHistoryOptions', 'defaultLimits',
+    'defaultPresenceOptions', 'endpointPaths', 'error', 'formatPosition', 'memoryAdapter', 'newEpoch', 'noreply', 'ok',
+    'originAllowed', 'parsePosition', 'refuseUpgrade', 'reply', 'silentLogger', 'stop', 'tokenFromProtocols',
   ])
   const adapter = await import('@hornbeam/channels/adapter')
   t.same(Object.keys(adapter).sort(), [

@@ -1,7 +1,8 @@
-import type { ClusterMessage, DeliverFn, Logger, PubSubAdapter } from '@hornbeam/channels'
+import type { ClusterMessage, DeliverFn, Logger, PubSubAdapter, SharedHistory } from '@hornbeam/channels'
 import type { Redis } from 'ioredis'
 import { connect, openConnections, quit, type Connections } from './connections.js'
 import { watchHealth } from './health.js'
+import { RedisHistory } from './history.js'
 import { redact, resolveOptions, type RedisAdapterOptions, type ResolvedOptions } from './options.js'
 import type { RedisAdapterStats } from './stats.js'
 import { SubscriptionSet } from './subscriptions.js'
@@ -46,6 +47,10 @@ export class RedisAdapter implements PubSubAdapter {
   private readonly connErrors: { pub: ThrottledWarning; sub: ThrottledWarning }
   private readonly listeners: Array<[Redis, string, (...args: any[]) => void]> = []
   private readonly unwatch: Array<() => void> = []
+  /** The run id of the Redis instance the publisher is on: the history's epochs depend on it. */
+  private runId: string | undefined
+  /** The topics' history in Redis Streams, shared by every node (unless `history: false`). */
+  readonly history: SharedHistory | undefined
 
   constructor(options: RedisAdapterOptions = {}) {
     this.options = resolveOptions(options)
@@ -57,6 +62,15 @@ export class RedisAdapter implements PubSubAdapter {
     this.connErrors = {
       pub: new ThrottledWarning(this.logger, 'redis adapter: publisher connection error'),
       sub: new ThrottledWarning(this.logger, 'redis adapter: subscriber connection error'),
+    }
+    if (this.options.history) {
+      this.history = new RedisHistory({
+        connection: () => (this.conns?.pub.status === 'ready' ? this.conns.pub : undefined),
+        nodeId: () => this.nodeId,
+        runId: () => this.runId,
+        prefix: this.prefix,
+        metaTtlMs: this.options.historyMetaTtlMs,
+      })
     }
   }
 
@@ -79,8 +93,11 @@ export class RedisAdapter implements PubSubAdapter {
     }
     this.listen(conns.pub, 'error', (err: Error) => this.connErrors.pub.hit({ err: err.message }))
     this.listen(conns.sub, 'error', (err: Error) => this.connErrors.sub.hit({ err: err.message }))
-    this.listen(conns.pub, 'ready', () => this.checkUp())
-    this.listen(conns.pub, 'close', () => this.lost('publisher'))
+    this.listen(conns.pub, 'ready', () => this.publisherReady())
+    this.listen(conns.pub, 'close', () => {
+      this.runId = undefined
+      this.lost('publisher')
+    })
     this.listen(conns.sub, 'ready', () => this.subscriberReady())
     this.listen(conns.sub, 'close', () => this.subscriberLost())
     this.listen(conns.sub, 'message', (channel: string, data: string) => this.receive(channel, data))
@@ -90,8 +107,28 @@ export class RedisAdapter implements PubSubAdapter {
     if (conns.pub !== this.options.client) this.unwatch.push(watchHealth(conns.pub, every, (conn) => this.unresponsive(conn, 'publisher')))
     connect(conns.pub)
     connect(conns.sub)
-    if (conns.pub.status === 'ready') this.checkUp()
+    if (conns.pub.status === 'ready') this.publisherReady()
     return started
+  }
+
+  /**
+   * The publisher is (again) connected: learn which Redis instance it is on before the history
+   * appends anything (a new instance means a new epoch), then carry on.
+   */
+  private publisherReady(): void {
+    const pub = this.conns?.pub
+    if (pub === undefined) return
+    if (!this.options.history) return this.checkUp()
+    pub.info('server').then(
+      (info) => {
+        this.runId = /run_id:([0-9a-f]+)/.exec(info)?.[1] ?? 'unknown'
+        this.checkUp()
+      },
+      (err: Error) => {
+        this.connErrors.pub.hit({ err: err.message })
+        if (pub.status === 'ready') setTimeout(() => this.publisherReady(), 500).unref()
+      },
+    )
   }
 
   private listen(conn: Redis, event: string, fn: (...args: any[]) => void): void {
@@ -156,6 +193,7 @@ export class RedisAdapter implements PubSubAdapter {
   private checkUp(): void {
     const conns = this.conns
     if (this.closed || conns === undefined || !this.subscribed || conns.pub.status !== 'ready') return
+    if (this.options.history && this.runId === undefined) return
     if (!this.up) {
       this.up = true
       const waiter = this.startWaiter
@@ -249,6 +287,11 @@ export class RedisAdapter implements PubSubAdapter {
     if (!this.closed) this.subs.delete(this.prefix + channel)
   }
 
+  /** Resolves once Redis acknowledged the subscription to `channel` (rejects after 5 s without). */
+  whenSubscribed(channel: string): Promise<void> {
+    return this.subs.acknowledged(this.prefix + channel, 5000)
+  }
+
   private receive(redisChannel: string, data: string): void {
     const deliver = this.deliver
     if (deliver === undefined || !redisChannel.startsWith(this.prefix)) return
@@ -262,7 +305,9 @@ export class RedisAdapter implements PubSubAdapter {
       this.counts.decodeErrors++
       return this.badMessages.hit({ channel: redisChannel, bytes: data.length })
     }
-    if ((message as ClusterMessage).node === this.nodeId) {
+    // Our own messages come back too. Drop them, but for broadcasts the history positioned:
+    // those are delivered here from Redis as everywhere, in the order Redis gave them.
+    if ((message as ClusterMessage).node === this.nodeId && !('position' in message)) {
       this.counts.ownEchoes++
       return
     }

@@ -35,6 +35,14 @@ export interface RedisAdapterOptions {
    * Default 5000 ms.
    */
   pingIntervalMs?: number
+  /**
+   * Keep the topics' message history in Redis Streams, shared by every node: positions are
+   * assigned in Redis, so a client may resume on any node. Default true; false leaves each node
+   * its own history in memory.
+   */
+  history?: boolean
+  /** How long a topic's epoch and counter outlive its last message in Redis. Default 24 h. */
+  historyMetaTtlMs?: number
 }
 
 export interface ResolvedOptions {
@@ -49,6 +57,8 @@ export interface ResolvedOptions {
   startTimeoutMs: number
   maxPendingPublishes: number
   pingIntervalMs: number
+  history: boolean
+  historyMetaTtlMs: number
 }
 
 export const DEFAULT_URL = 'redis://127.0.0.1:6379'
@@ -69,8 +79,10 @@ export function resolveOptions(options: RedisAdapterOptions): ResolvedOptions {
     startTimeoutMs: options.startTimeoutMs ?? 10_000,
     maxPendingPublishes: options.maxPendingPublishes ?? 10_000,
     pingIntervalMs: options.pingIntervalMs ?? 5000,
+    history: options.history ?? true,
+    historyMetaTtlMs: options.historyMetaTtlMs ?? 24 * 60 * 60 * 1000,
   }
-  const numeric = ['minRetryDelayMs', 'maxRetryDelayMs', 'startTimeoutMs', 'maxPendingPublishes', 'pingIntervalMs'] as const
+  const numeric = ['minRetryDelayMs', 'maxRetryDelayMs', 'startTimeoutMs', 'maxPendingPublishes', 'pingIntervalMs', 'historyMetaTtlMs'] as const
   for (const key of numeric) {
     const value = resolved[key]
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {

@@ -15,6 +15,9 @@ export class SubscriptionSet {
   /** Channels whose wish changed since the last sync. */
   private readonly dirty = new Set<string>()
   private scheduled = false
+  /** Subscriptions Redis confirmed on the current connection, and who waits for one. */
+  private readonly confirmed = new Set<string>()
+  private readonly waiters = new Map<string, Array<() => void>>()
 
   constructor(
     private readonly connection: () => Redis | undefined,
@@ -52,6 +55,39 @@ export class SubscriptionSet {
   reset(): void {
     this.applied.clear()
     this.dirty.clear()
+    this.confirmed.clear()
+  }
+
+  /** Resolves once Redis confirmed the subscription to `channel`; rejects after `timeoutMs`. */
+  acknowledged(channel: string, timeoutMs: number): Promise<void> {
+    if (this.confirmed.has(channel)) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const list = this.waiters.get(channel)
+        const i = list?.indexOf(done) ?? -1
+        if (i >= 0) list!.splice(i, 1)
+        reject(new Error(`redis adapter: no subscription to ${channel} within ${timeoutMs} ms`))
+      }, timeoutMs)
+      timer.unref()
+      const done = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      const list = this.waiters.get(channel)
+      if (list === undefined) this.waiters.set(channel, [done])
+      else list.push(done)
+    })
+  }
+
+  private confirm(channels: string[]): void {
+    for (const channel of channels) {
+      if (!this.applied.has(channel)) continue
+      this.confirmed.add(channel)
+      const list = this.waiters.get(channel)
+      if (list === undefined) continue
+      this.waiters.delete(channel)
+      for (const done of list) done()
+    }
   }
 
   private touch(channel: string): void {
@@ -92,6 +128,8 @@ export class SubscriptionSet {
   private async send(conn: Redis, command: 'subscribe' | 'unsubscribe', channels: string[]): Promise<boolean> {
     try {
       await conn[command](...channels)
+      if (command === 'subscribe') this.confirm(channels)
+      else for (const channel of channels) this.confirmed.delete(channel)
       return true
     } catch (err) {
       // Most likely the connection died under the command: reset() follows and the next ready

@@ -43,6 +43,8 @@ export interface HistoryJoiner {
 }
 
 export interface HistoryCounters {
+  /** Broadcasts a shared history could not take (never delivered). */
+  broadcastsFailed: number
   replayed: number
   resumesRecovered: number
   resumesNotRecovered: number
@@ -53,7 +55,7 @@ export class TopicHistory {
     readonly engine: MemoryHistory,
     /** The history setting of the channel pattern a topic matches (false: off, or no channel). */
     readonly policyFor: (topic: string) => HistoryOptions | false,
-    private readonly counters: HistoryCounters,
+    readonly counters: HistoryCounters,
   ) {}
 
   append(topic: string, options: HistoryOptions, message: OutboundMessage, exclude: string | undefined): void {

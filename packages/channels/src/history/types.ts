@@ -21,6 +21,7 @@ export type ResumeFailure =
   | 'position from the future'
   | 'messages expired'
   | 'too many missed'
+  | 'history unavailable'
 
 /** What a resume found: the messages to replay, the topic's position, and whether that is all. */
 export interface ResumeOutcome<M> {
