@@ -14,9 +14,17 @@ export interface MetricsOptions {
   registry?: client.Registry
   /** Metric name prefix, default 'hornbeam_'. */
   prefix?: string
+  /**
+   * Also export the history bytes of each topic (`hornbeam_history_topic_bytes{topic}`): one
+   * series per topic, so only where topics are few. Default false.
+   */
+  perTopicHistory?: boolean
 }
 
-type CounterKey = 'framesIn' | 'framesOut' | 'bytesIn' | 'bytesOut' | 'malformed' | 'joins' | 'joinsRefused' | 'crashes' | 'refusedUpgrades' | 'rateLimited' | 'slowConsumers' | 'droppedFrames' | 'clusterMessagesIgnored'
+type CounterKey =
+  | 'framesIn' | 'framesOut' | 'bytesIn' | 'bytesOut' | 'malformed' | 'joins' | 'joinsRefused' | 'crashes' | 'refusedUpgrades'
+  | 'rateLimited' | 'slowConsumers' | 'droppedFrames' | 'clusterMessagesIgnored' | 'broadcastsFailed' | 'replayed'
+  | 'resumesRecovered' | 'resumesNotRecovered'
 
 const counters: Array<[CounterKey, string, string]> = [
   ['framesIn', 'frames_in_total', 'Frames received from clients'],
@@ -32,6 +40,10 @@ const counters: Array<[CounterKey, string, string]> = [
   ['slowConsumers', 'slow_consumers_total', 'Sockets closed as slow consumers'],
   ['droppedFrames', 'dropped_frames_total', 'Frames dropped for slow consumers'],
   ['clusterMessagesIgnored', 'cluster_messages_ignored_total', 'Cluster messages of an unknown protocol version, ignored'],
+  ['broadcastsFailed', 'broadcasts_failed_total', 'Broadcasts the shared history could not take (never delivered)'],
+  ['replayed', 'history_replayed_total', 'Messages sent to joining sockets from the history'],
+  ['resumesRecovered', 'resumes_recovered_total', 'Resumes that replayed everything the client missed'],
+  ['resumesNotRecovered', 'resumes_not_recovered_total', 'Resumes that could not (the client was told recovered: false)'],
 ]
 
 export function registerMetrics(hub: Hub, options: MetricsOptions = {}): client.Registry {
@@ -62,5 +74,19 @@ export function registerMetrics(hub: Hub, options: MetricsOptions = {}): client.
   gauge('topics', 'Topics with at least one local subscriber', (s) => Object.keys(s.topics).length)
   gauge('presence_entries', 'Presence entries known to this node', (s) => s.presence.entries)
   gauge('presence_peers_down', 'Cluster peers currently marked down', (s) => s.presence.downPeers)
+  gauge('history_entries', 'Messages kept by the in-memory history', (s) => s.history.entries)
+  gauge('history_bytes', 'Bytes kept by the in-memory history', (s) => s.history.bytes)
+  if (options.perTopicHistory) {
+    new client.Gauge({
+      name: prefix + 'history_topic_bytes',
+      help: 'Bytes kept by the in-memory history, per topic',
+      labelNames: ['topic'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const [topic, bytes] of Object.entries(stats().history.topicBytes)) this.set({ topic }, bytes)
+      },
+    })
+  }
   return registry
 }
