@@ -2,7 +2,7 @@
 // without a FIN while its old channel lives on) resumes with its last position and gets every
 // missed message once, in order, before live ones; positions that cannot be served say so.
 import t from 'tap'
-import { RawClient, startServer, POSITION, type TestServer } from '../../../test/helpers/wire.js'
+import { RawClient, startServer, eventually, POSITION, type TestServer } from '../../../test/helpers/wire.js'
 
 function room(srv: TestServer, options = {}) {
   const seen: Array<Record<string, unknown>> = []
@@ -181,3 +181,29 @@ t.test('history in Prometheus: replayed, resumes recovered and not, bytes kept (
   t.ok(bytes > 0, `${bytes} bytes kept`)
   t.match(text, new RegExp(`^hornbeam_history_topic_bytes\\{topic="room:1"\\} ${bytes}$`, 'm'), 'all of them in room:1')
 })
+
+t.test('a replay goes out message by message under the slow-consumer bound, never as one giant frame', async (t) => {
+  const srv = await startServer({ maxBufferedBytes: 64 * 1024 })
+  t.teardown(srv.close)
+  room(srv, { history: { size: 1000 } })
+  const c = await RawClient.connect(srv.url())
+  t.teardown(() => c.close())
+  const { notice } = await join(c, 'room:1')
+  // In batches the reading client keeps up with (20 × 2 KB a turn, under its bound).
+  for (let n = 1; n <= 200; n++) {
+    srv.hub.broadcast('room:1', 'big', { n, pad: 'x'.repeat(2000) })
+    if (n % 20 === 0) await c.waitFor((f) => f[3] === 'big' && f[4].n === n)
+  }
+  const frames = c.frames.filter((f) => f[3] === 'big')
+  t.equal(frames.length, 200, 'each its own frame')
+  // A resuming socket that reads nothing: about 400 KB to replay, over its 64 KiB bound.
+  const stalled = await RawClient.connect(srv.url())
+  ;(stalled.ws as unknown as { _socket: import('node:net').Socket })._socket.pause()
+  stalled.send('1', '1', 'room:1', 'hb_join', { hb_position: notice.position })
+  await eventualClose(srv)
+  t.equal(srv.hub.stats().slowConsumers, 1, 'cut as a slow consumer, not buffered whole')
+})
+
+async function eventualClose(srv: TestServer) {
+  await eventually(() => srv.hub.stats().slowConsumers === 1, 3000, 'the slow consumer cut')
+}
