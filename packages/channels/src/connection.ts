@@ -48,7 +48,7 @@ export class Connection implements RateState, ChannelConnection {
   /** The adapter that accepted it, when several share a hub (see Endpoint.closeOwned). */
   owner: object | undefined
   lastSeen = Date.now()
-  /** Since when the connection has had no channel (0 while it has one), for unjoinedTimeoutMs. */
+  /** Since when the connection has had no channel (Infinity while it has one), for unjoinedTimeoutMs. */
   unjoinedSince = this.lastSeen
   /** When the idle sweep first saw an incomplete frame pending (0: none), for frameTimeoutMs. */
   partialSince = 0
@@ -167,7 +167,7 @@ export class Connection implements RateState, ChannelConnection {
     const after = previous?.shutdown('rejoin', true)
     const channel = new ChannelInstance(this, frame.topic, joinRef, route.value, route.params)
     this.channels.set(frame.topic, channel)
-    this.unjoinedSince = 0
+    this.unjoinedSince = Infinity
     channel.join(frame, after)
   }
 

@@ -168,7 +168,7 @@ export class Endpoint {
     const frame = now - options.frameTimeoutMs
     for (const conn of this.connections) {
       if (conn.lastSeen < idle) void conn.close(1001, 'idle timeout')
-      else if (conn.unjoinedSince !== 0 && conn.unjoinedSince < unjoined) void conn.close(1008, 'no channel joined')
+      else if (conn.unjoinedSince < unjoined) void conn.close(1008, 'no channel joined')
       else if (conn.partialFrameSince(now) < frame) void conn.close(1008, 'frame timeout')
     }
     const handshake = now - options.handshakeTimeoutMs
