@@ -23,8 +23,13 @@ export interface Found {
   text: string
 }
 
+// The program before: the next one reuses its parsed files (lib, @types/node, the packages' .d.ts).
+let previous: ts.Program | undefined
+
 export function diagnose(file: string): Found[] {
-  return ts.getPreEmitDiagnostics(ts.createProgram([file], options)).map((d) => ({
+  const program = ts.createProgram({ rootNames: [file], options, oldProgram: previous })
+  previous = program
+  return ts.getPreEmitDiagnostics(program).map((d) => ({
     file: d.file?.fileName ?? '',
     line: d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line + 1 : 0,
     code: d.code,
@@ -40,3 +45,29 @@ export function markedErrors(file: string): string[] {
 }
 
 export const show = (d: Found) => `${d.file}:${d.line} TS${d.code} ${d.text}`
+
+interface Tap {
+  test(name: string, options: { timeout: number }, fn: (t: TapTest) => Promise<void>): unknown
+}
+interface TapTest {
+  same(found: unknown, wanted: unknown, message?: string): void
+  ok(value: unknown, message?: string): void
+}
+
+/**
+ * The pair every type test has: `good` compiles with zero diagnostics under strict; `bad` fails
+ * with exactly the errors it marks, none of them in our declarations.
+ */
+export function typeTestPair(t: Tap, good: string, bad: string, minMarked: number): void {
+  const name = (file: string) => file.slice(file.lastIndexOf('/') + 1)
+  t.test(`${name(good)} compiles with zero diagnostics under strict`, { timeout: 180000 }, async (t) => {
+    t.same(diagnose(good).map(show), [], 'no diagnostics')
+  })
+  t.test(`${name(bad)} fails with the marked errors, on the marked lines`, { timeout: 180000 }, async (t) => {
+    const found = diagnose(bad)
+    const expected = markedErrors(bad)
+    t.ok(expected.length >= minMarked, `${expected.length} misuses marked`)
+    t.same(found.filter((d) => d.file !== bad).map(show), [], 'none from the declarations themselves')
+    t.same(found.filter((d) => d.file === bad).map((d) => `${d.line}:TS${d.code}`).sort(), expected.sort(), found.map(show).join('\n'))
+  })
+}

@@ -1,26 +1,57 @@
 /**
  * The chat: rooms `room:*`, a username to join, who is online, messages, typing, history. The
  * same file is in every chat example (examples are meant to be copied out, so each has its
- * own): `defineChat(app.channels)` on Fastify, `defineChat(app.channels)` on Express.
+ * own); each server hands it its adapter's hub: `defineChat(app.channels)` on Fastify and
+ * Express, `defineChat(channels.hub)` on Hono and Koa (Nest declares the same channel with
+ * decorators in chat.channel.ts).
  */
 import { readFileSync } from 'node:fs'
+import { z } from 'zod'
 import type { Hub } from '@hornbeam/channels'
-
-interface ChatAssigns {
-  room_id?: string
-  username?: string
-}
 
 /** The longest username the chat accepts. */
 export const MAX_USERNAME = 32
 
+/**
+ * What the room channel takes and sends, for the compiler on both sides: the server's handlers
+ * are checked against it here, and the page's client can use it
+ * (`socket.channel<ChatContract>('room:lobby', { username })`).
+ */
+export interface ChatContract {
+  assigns: { room_id?: string; username?: string }
+  join: { params: { username?: string | undefined }; reply: { room_id: string; message: string } }
+  in: {
+    new_msg: { payload: { body: string }; reply: { status: 'ok' } }
+    typing: { payload: { typing: boolean } }
+    get_history: { payload: object; reply: { messages: Array<{ username: string; body: string }> } }
+  }
+  out: {
+    new_msg: { username: string; body: string }
+    typing: { username: string; typing: boolean }
+  }
+}
+
+/**
+ * The same at run time: joins and pushes that do not fit are answered with an error reply
+ * (`{ reason, issues }`) before any handler runs. Missing fields get the seed's defaults, so an
+ * empty or missing body still gets the chat's own 'empty message' answer.
+ */
+export const chatSchemas = {
+  join: z.object({ username: z.string().optional() }),
+  events: {
+    new_msg: z.object({ body: z.string().max(2000).default('') }),
+    typing: z.object({ typing: z.boolean().default(false) }),
+    get_history: z.object({}),
+  },
+}
+
 export function defineChat(hub: Hub, log: (line: string) => void = console.log) {
   // Create the channel for chat rooms
-  const room = hub.channel<ChatAssigns>('room:*')
+  const room = hub.channel<ChatContract>('room:*', chatSchemas)
 
   room.onJoin((topic, topicParams, params, socket) => {
     const roomId = topicParams.room_id ?? 'unknown'
-    const username = typeof params.username === 'string' ? params.username.trim() : 'anonymous'
+    const username = params.username?.trim() ?? 'anonymous'
 
     // Require username
     if (!username || username === 'anonymous') return ['error', { reason: 'username required' }]
@@ -41,18 +72,17 @@ export function defineChat(hub: Hub, log: (line: string) => void = console.log) 
   })
 
   room.on('new_msg', (payload, socket) => {
-    const body = typeof payload.body === 'string' ? payload.body : ''
     const username = socket.assigns.username ?? 'anonymous'
-    if (!body) return ['reply', { status: 'error', reason: 'empty message' }, socket]
+    if (!payload.body) return ['reply', { status: 'error', reason: 'empty message' }, socket]
 
     // Broadcast to all users except sender
-    hub.broadcastFrom(socket, 'new_msg', { username, body })
+    socket.broadcastFrom('new_msg', { username, body: payload.body })
     return ['reply', { status: 'ok' }, socket]
   })
 
   room.on('typing', (payload, socket) => {
     // Broadcast typing status to others
-    hub.broadcastFrom(socket, 'typing', { username: socket.assigns.username ?? 'anonymous', typing: payload.typing === true })
+    socket.broadcastFrom('typing', { username: socket.assigns.username ?? 'anonymous', typing: payload.typing })
     return ['noreply', socket]
   })
 

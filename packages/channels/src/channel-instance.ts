@@ -1,4 +1,5 @@
-import type { ChannelDefinition, LeaveReason } from './channel.js'
+import type { ChannelDefinition, EventHandler, LeaveReason } from './channel.js'
+import type { AnyContract, Payload } from './contract.js'
 import type { ChannelConnection } from './host.js'
 import type { InboundFrame, Ref } from './dialect.js'
 import { takeHistoryRequest, type HistoryRequest } from './history/types.js'
@@ -7,6 +8,7 @@ import { Mailbox, settle, type MailboxOwner } from './mailbox.js'
 import { normalizeEvent, normalizeJoin, reasonPayload } from './results.js'
 import type { TopicParams } from './router.js'
 import { Socket, type SocketHost } from './socket.js'
+import { check, type Checked } from './validation.js'
 import type { Subscriber } from './topics.js'
 
 /**
@@ -89,13 +91,38 @@ export class ChannelInstance implements SocketHost, MailboxOwner, Subscriber {
     if (this.closing) return undefined
     // The reserved params are the history's, never the handler's.
     this.historyRequest = takeHistoryRequest(frame.payload)
+    const schema = this.definition.joinSchema
+    if (schema === undefined) return this.callJoin(frame, frame.payload)
+    return settle(
+      () => check(schema, frame.payload, 'the join params', this.conn.host.options.validationTimeoutMs),
+      (checked) => (checked.ok ? this.callJoin(frame, checked.value) : this.joinInvalid(frame, checked)),
+      (err) => this.joinFailed(frame, err),
+    )
+  }
+
+  private callJoin(frame: InboundFrame, params: unknown): unknown {
+    if (this.closing) return undefined
     const handler = this.definition.joinHandler
     if (!handler) return this.finishJoin(frame, undefined)
     return settle(
-      () => handler(this.topic, this.topicParams, frame.payload, this.socket()),
+      () => handler(this.topic, this.topicParams, params as Payload, this.socket()),
       (result) => this.finishJoin(frame, result),
       (err) => this.joinFailed(frame, err),
     )
+  }
+
+  /** The params failed the join schema (or it could not run): refused, the handler never called. */
+  private joinInvalid(frame: InboundFrame, checked: Extract<Checked, { ok: false }>): void {
+    this.invalid(checked, 'join')
+    if (this.closing) return
+    this.reply(frame, 'error', checked.response)
+    this.conn.host.counters.joinsRefused++
+    this.end('leave')
+  }
+
+  private invalid(checked: Extract<Checked, { ok: false }>, event: string): void {
+    this.conn.host.counters.invalidPayloads++
+    if (checked.err !== undefined) this.conn.host.logger.error({ err: checked.err, topic: this.topic, event }, 'schema failed to run')
   }
 
   private finishJoin(frame: InboundFrame, result: unknown): void {
@@ -137,12 +164,29 @@ export class ChannelInstance implements SocketHost, MailboxOwner, Subscriber {
       if (!handler) {
         return this.reply(frame, 'error', { reason: `no handler for event "${frame.event}"` })
       }
+      const schema = this.definition.eventSchemas.get(frame.event)
+      if (schema === undefined) return this.callEvent(frame, handler, frame.payload)
       return settle(
-        () => handler(frame.payload, this.socket()),
-        (result) => this.finishEvent(frame, result),
+        () => check(schema, frame.payload, `the payload of "${frame.event}"`, this.conn.host.options.validationTimeoutMs),
+        (checked) => (checked.ok ? this.callEvent(frame, handler, checked.value as Payload) : this.eventInvalid(frame, checked)),
         (err) => this.crash(err, frame.event),
       )
     })
+  }
+
+  private callEvent(frame: InboundFrame, handler: EventHandler<any, AnyContract, string>, payload: Payload): unknown {
+    if (this.status !== 'joined' || this.closing) return undefined
+    return settle(
+      () => handler(payload, this.socket()),
+      (result) => this.finishEvent(frame, result),
+      (err) => this.crash(err, frame.event),
+    )
+  }
+
+  /** The payload failed its schema (or it could not run): an error reply; the channel lives on. */
+  private eventInvalid(frame: InboundFrame, checked: Extract<Checked, { ok: false }>): void {
+    this.invalid(checked, frame.event)
+    if (!this.closing) this.reply(frame, 'error', checked.response)
   }
 
   private finishEvent(frame: InboundFrame, result: unknown): void {

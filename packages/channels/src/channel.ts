@@ -1,74 +1,116 @@
+import type { AnyContract, InEvent, InPayload, InReply, JoinParams, JoinReply } from './contract.js'
 import type { HistoryOptions, HistorySetting } from './history/types.js'
 import type { TopicParams } from './router.js'
 import type { Socket } from './socket.js'
+import type { StandardSchemaV1 } from './standard-schema.js'
 import type { Assigns, EventResult, JoinResult } from './results.js'
 
 type MaybePromise<T> = T | Promise<T>
 
-/** Client payloads are JSON objects; `any` values so handlers can read fields without casts. */
-export type Payload = Record<string, any>
+export type { Payload } from './contract.js'
 
-export type JoinHandler<A extends object = Assigns> = (
+export type JoinHandler<A extends object = Assigns, C = AnyContract> = (
   topic: string,
   topicParams: TopicParams,
-  params: Payload,
-  socket: Socket<A>,
-) => MaybePromise<JoinResult<any>>
+  params: JoinParams<C>,
+  socket: Socket<A, C>,
+) => MaybePromise<JoinResult<A, JoinReply<C>>>
 
-export type EventHandler<A extends object = Assigns> = (
-  payload: Payload,
-  socket: Socket<A>,
-) => MaybePromise<EventResult<any>>
+export type EventHandler<A extends object = Assigns, C = AnyContract, E extends string = string> = (
+  payload: InPayload<C, E>,
+  socket: Socket<A, C>,
+) => MaybePromise<EventResult<A, InReply<C, E>>>
 
 /** Why a channel ended: the client left, the socket closed, the server stopped it, it crashed. */
 export type LeaveReason = 'leave' | 'closed' | 'stop' | 'crash' | 'rejoin' | 'shutdown'
 
-export type LeaveHandler<A extends object = Assigns> = (
+export type LeaveHandler<A extends object = Assigns, C = AnyContract> = (
   topic: string,
-  socket: Socket<A>,
+  socket: Socket<A, C>,
   reason: LeaveReason,
 ) => MaybePromise<void>
 
 /** The second argument of `channel(pattern, options)`. */
-export interface ChannelOptions {
+export interface ChannelOptions<C = AnyContract> {
   /**
    * The history of this pattern's topics, which lets a client that reconnects get what it missed:
    * `false` turns it off, an object tunes it (`{ size, ttlMs, maxReplay }`); unset, the hub's.
    */
   history?: HistorySetting
+  /**
+   * A Standard Schema (Zod, Valibot, ArkType, ...) for the join params: a join that fails it is
+   * refused with `{ reason, issues }`; the join handler gets the schema's output.
+   */
+  join?: StandardSchemaV1<any, JoinParams<C>>
+  /** A Standard Schema per event: a push that fails it is answered `{ reason, issues }`. */
+  events?: { [E in InEvent<C>]?: StandardSchemaV1<any, InPayload<C, E>> }
 }
+
+type EventSchemas = { [event: string]: StandardSchemaV1 }
+
+/** Options that declare a channel by its schemas: `join`, `events` or both (see ChannelOptions). */
+export type SchemaChannelOptions = { history?: HistorySetting } & (
+  | { join: StandardSchemaV1; events?: EventSchemas }
+  | { join?: StandardSchemaV1; events: EventSchemas }
+)
 
 /**
  * The server side of a topic pattern, as `hub.channel('room:*')` returns it. Register its
  * hooks with `onJoin`, `on(event)` and `onLeave`; each returns the definition, so calls chain.
+ * `A` is the socket's assigns, `C` the contract its handlers are checked against, `Client` the
+ * contract its clients see (`ContractOf<typeof definition>`).
  */
-export class ChannelDefinition<A extends object = Assigns> {
-  /** @internal */ joinHandler: JoinHandler<A> | undefined
-  /** @internal */ leaveHandler: LeaveHandler<A> | undefined
-  /** @internal */ readonly eventHandlers = new Map<string, EventHandler<A>>()
+export class ChannelDefinition<A extends object = Assigns, C = AnyContract, Client = C> {
+  /** @internal */ joinHandler: JoinHandler<A, AnyContract> | undefined
+  /** @internal */ leaveHandler: LeaveHandler<A, AnyContract> | undefined
+  /** @internal */ readonly eventHandlers = new Map<string, EventHandler<A, AnyContract, string>>()
+  /** @internal */ readonly joinSchema: StandardSchemaV1 | undefined
+  /** @internal */ readonly eventSchemas: ReadonlyMap<string, StandardSchemaV1>
+  /** The contract for clients; a type only (read it with `ContractOf<typeof definition>`). */
+  declare readonly __contract: Client
 
   constructor(
     readonly pattern: string,
     /** The history its topics keep (resolved with the hub's defaults), or false. */
     readonly history: HistoryOptions | false,
-  ) {}
+    schemas: { join?: unknown; events?: unknown } = {},
+  ) {
+    this.joinSchema = schemas.join === undefined ? undefined : standardSchema(schemas.join, `the join schema of "${pattern}"`)
+    const events = new Map<string, StandardSchemaV1>()
+    if (schemas.events !== undefined) {
+      if (schemas.events === null || typeof schemas.events !== 'object') throw new TypeError(`events of "${pattern}" must be an object of schemas`)
+      for (const [event, schema] of Object.entries(schemas.events)) {
+        if (schema !== undefined) events.set(event, standardSchema(schema, `the schema of "${event}" on "${pattern}"`))
+      }
+    }
+    this.eventSchemas = events
+  }
 
   /** Runs when a client joins a matching topic. Without one, every join is accepted. */
-  onJoin(handler: JoinHandler<A>): this {
-    this.joinHandler = handler
+  onJoin(handler: JoinHandler<A, C>): this {
+    this.joinHandler = handler as unknown as JoinHandler<A, AnyContract>
     return this
   }
 
   /** Runs for each `event` a joined client pushes. */
-  on(event: string, handler: EventHandler<A>): this {
-    if (typeof event !== 'string' || event.length === 0) throw new TypeError('event must be a non-empty string')
-    this.eventHandlers.set(event, handler)
+  on<E extends InEvent<C>>(event: E, handler: EventHandler<A, C, E>): this {
+    const name: unknown = event
+    if (typeof name !== 'string' || name.length === 0) throw new TypeError('event must be a non-empty string')
+    this.eventHandlers.set(name, handler as unknown as EventHandler<A, AnyContract, string>)
     return this
   }
 
   /** Runs once when the channel ends, whatever the reason: the client left, disconnected, ... */
-  onLeave(handler: LeaveHandler<A>): this {
-    this.leaveHandler = handler
+  onLeave(handler: LeaveHandler<A, C>): this {
+    this.leaveHandler = handler as unknown as LeaveHandler<A, AnyContract>
     return this
   }
+}
+
+function standardSchema(value: unknown, what: string): StandardSchemaV1 {
+  const props = (value as Partial<StandardSchemaV1> | null)?.['~standard']
+  if (props === undefined || props.version !== 1 || typeof props.validate !== 'function') {
+    throw new TypeError(`${what} is not a Standard Schema (v1): pass a Zod, Valibot or ArkType schema, or one of your own with '~standard'`)
+  }
+  return value as StandardSchemaV1
 }

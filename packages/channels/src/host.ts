@@ -14,6 +14,7 @@ import type { Outlet, Subscriber } from './topics.js'
 
 /** What a channel needs: topics, broadcast, presence cleanup, logs and counters. */
 export interface ChannelHost {
+  readonly options: ResolvedOptions
   readonly logger: Logger
   readonly counters: Counters
   subscribe(subscriber: Subscriber): void
@@ -25,7 +26,6 @@ export interface ChannelHost {
 
 /** What a connection needs, beyond what its channels do. */
 export interface ConnectionHost extends ChannelHost {
-  readonly options: ResolvedOptions
   readonly limits: Limits
   route(topic: string): RouteMatch<ChannelDefinition<any>> | undefined
   scheduleUncork(conn: Outlet): void

@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto'
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { WebSocket } from 'ws'
-import { ChannelDefinition, type ChannelOptions } from './channel.js'
+import { ChannelDefinition, type ChannelOptions, type SchemaChannelOptions } from './channel.js'
 import { dispatchCluster, CLUSTER_PROTOCOL } from './cluster.js'
+import type { AssignsFrom, ClientContractOf, ContractFrom, ContractOfTopic, OutEvent, OutPayload, PayloadArg, ServerContractOf } from './contract.js'
 import type { Connection } from './connection.js'
 import { Endpoint } from './endpoint.js'
 import { MemoryHistory } from './history/memory.js'
@@ -111,25 +112,32 @@ export class Hub {
   }
 
   /**
-   * Declares the server side of a topic pattern: `hub.channel('room:*').onJoin(...)`. `options`:
-   * `{ history }` (see ChannelOptions).
+   * Declares the server side of a topic pattern: `hub.channel('room:*').onJoin(...)`.
+   * `hub.channel<RoomContract>(pattern)` checks its handlers against a contract (see
+   * ChannelContract); `hub.channel(pattern, { join, events })` validates joins and pushes with
+   * Standard Schemas and types the handlers from them. Other options: `{ history }`.
    */
-  channel<A extends object = Assigns>(pattern: string, options: ChannelOptions = {}): ChannelDefinition<A> {
-    const definition = new ChannelDefinition<A>(pattern, resolveHistory(options.history, this.hooks.history))
+  channel<const S extends SchemaChannelOptions>(pattern: string, options: S): ChannelDefinition<Assigns, ServerContractOf<S>, ClientContractOf<S>>
+  channel<T extends object = Assigns>(pattern: string, options?: ChannelOptions<ContractFrom<T>>): ChannelDefinition<AssignsFrom<T>, ContractFrom<T>>
+  channel(pattern: string, options: ChannelOptions<any> = {}): ChannelDefinition<any, any, any> {
+    const definition = new ChannelDefinition(pattern, resolveHistory(options.history, this.hooks.history), options)
     this.router.add(pattern, definition)
     return definition
   }
 
   /**
    * Sends an event to every subscriber of `topic`, on every node. Resolves (never rejects) with
-   * the message's position in the topic's history, or null when the topic keeps none.
+   * the message's position in the topic's history, or null when the topic keeps none. Typed
+   * when the app registers its topics' contracts (see TopicContracts).
    */
+  broadcast<T extends string, E extends OutEvent<ContractOfTopic<T>>>(topic: T, event: E, ...payload: PayloadArg<OutPayload<ContractOfTopic<T>, E>>): Promise<BroadcastResult>
   broadcast(topic: string, event: string, payload: unknown = {}): Promise<BroadcastResult> {
     return Promise.resolve(this.topics.broadcast(topic, event, payload, undefined))
   }
 
   /** Sends an event to every subscriber of the socket's topic, on every node, but that socket. */
-  broadcastFrom(socket: Socket<any>, event: string, payload: unknown = {}): Promise<BroadcastResult> {
+  broadcastFrom<C, E extends OutEvent<C>>(socket: Socket<any, C>, event: E, ...payload: PayloadArg<OutPayload<C, E>>): Promise<BroadcastResult>
+  broadcastFrom(socket: Socket<any, any>, event: string, payload: unknown = {}): Promise<BroadcastResult> {
     return Promise.resolve(this.topics.broadcast(socket.topic, event, payload, socket.id))
   }
 

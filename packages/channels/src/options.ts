@@ -34,6 +34,11 @@ export interface HubOptions extends Partial<LimitOptions> {
   frameTimeoutMs?: number
   /** An upgrade must be accepted (app middleware, connect hook) within this; else 503. Default 10 s. */
   handshakeTimeoutMs?: number
+  /**
+   * How long an async schema (`channel(pattern, { join, events })`) may take over one join or
+   * push; past it, the client gets an error reply and the channel moves on. Default 5 s.
+   */
+  validationTimeoutMs?: number
   /** Which browser origins may connect; default: the Origin must match the Host. */
   checkOrigin?: OriginCheck
   /** Which Host headers an upgrade may carry (DNS rebinding); see AllowedHosts. */
@@ -62,6 +67,7 @@ export interface ResolvedOptions extends LimitOptions {
   unjoinedTimeoutMs: number
   frameTimeoutMs: number
   handshakeTimeoutMs: number
+  validationTimeoutMs: number
   checkOrigin: OriginCheck
   allowedHosts: AllowedHosts | undefined
 }
@@ -74,6 +80,7 @@ export function resolveOptions(options: HubOptions): ResolvedOptions {
     unjoinedTimeoutMs: 45_000,
     frameTimeoutMs: 10_000,
     handshakeTimeoutMs: 10_000,
+    validationTimeoutMs: 5_000,
     checkOrigin: true,
     ...definedOnly(options),
   } as ResolvedOptions

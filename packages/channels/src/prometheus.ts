@@ -22,7 +22,7 @@ export interface MetricsOptions {
 }
 
 type CounterKey =
-  | 'framesIn' | 'framesOut' | 'bytesIn' | 'bytesOut' | 'malformed' | 'joins' | 'joinsRefused' | 'crashes' | 'refusedUpgrades'
+  | 'framesIn' | 'framesOut' | 'bytesIn' | 'bytesOut' | 'malformed' | 'joins' | 'joinsRefused' | 'crashes' | 'invalidPayloads' | 'refusedUpgrades'
   | 'rateLimited' | 'slowConsumers' | 'droppedFrames' | 'clusterMessagesIgnored' | 'broadcastsFailed' | 'replayed'
   | 'resumesRecovered' | 'resumesNotRecovered'
 
@@ -35,6 +35,7 @@ const counters: Array<[CounterKey, string, string]> = [
   ['joins', 'joins_total', 'Accepted channel joins'],
   ['joinsRefused', 'joins_refused_total', 'Refused channel joins'],
   ['crashes', 'channel_crashes_total', 'Channel handlers that threw'],
+  ['invalidPayloads', 'invalid_payloads_total', 'Joins and pushes refused by their schemas'],
   ['refusedUpgrades', 'refused_upgrades_total', 'Refused WebSocket upgrades'],
   ['rateLimited', 'rate_limited_total', 'Messages and joins refused by rate limits'],
   ['slowConsumers', 'slow_consumers_total', 'Sockets closed as slow consumers'],

@@ -9,36 +9,66 @@ import { Socket } from './socket.js'
 export type Reason = string | Record<string, unknown>
 export type ReplyStatus = 'ok' | 'error'
 
-export type JoinResult<A extends object = Assigns> =
-  | readonly ['ok']
-  | readonly ['ok', unknown]
-  | readonly ['ok', unknown, Socket<A>]
+/**
+ * A join handler's result. `R` is the reply the contract declares (any when untyped); `['ok']`
+ * alone is allowed only when the contract declares no reply.
+ */
+export type JoinResult<A extends object = Assigns, R = any> =
+  | (unknown extends R ? readonly ['ok'] : never)
+  | readonly ['ok', R]
+  | readonly ['ok', R, Socket<A, any>]
   | readonly ['error', Reason]
   | undefined
   | void
 
-export type EventResult<A extends object = Assigns> =
-  | readonly ['reply', unknown]
-  | readonly ['reply', unknown, Socket<A>]
+/**
+ * What an event handler may reply: the contract's reply `R` (its `status` field, when it has
+ * one, names the status; else 'ok'), `['ok', R]`, or an error, `['error', reason]` or an object
+ * with `status: 'error'`, whatever the contract says.
+ */
+export type ReplyValue<R = any> = R | readonly ['ok', R] | readonly ['error', unknown] | { readonly status: 'error'; readonly [key: string]: unknown }
+
+/** An event handler's result; `R` is the reply the contract declares for the event (any when untyped). */
+export type EventResult<A extends object = Assigns, R = any> =
+  | readonly ['reply', ReplyValue<R>]
+  | readonly ['reply', ReplyValue<R>, Socket<A, any>]
   | readonly ['noreply']
-  | readonly ['noreply', Socket<A>]
+  | readonly ['noreply', Socket<A, any>]
   | readonly ['stop', Reason]
-  | readonly ['stop', Reason, Socket<A>]
+  | readonly ['stop', Reason, Socket<A, any>]
   | undefined
   | void
 
 export type Assigns = Record<string, unknown>
 
-export const ok = <A extends object>(response: unknown = {}, socket?: Socket<A>) =>
-  (socket ? ['ok', response, socket] : ['ok', response]) as JoinResult<A>
-export const error = (reason: Reason) => ['error', reason] as const
+/** `['ok', response]`, or `['ok', response, socket]` with new assigns. */
+export function ok(): readonly ['ok', {}]
+export function ok<R>(response: R): readonly ['ok', R]
+export function ok<R, A extends object>(response: R, socket: Socket<A, any>): readonly ['ok', R, Socket<A, any>]
+export function ok(response: unknown = {}, socket?: Socket<any, any>): readonly unknown[] {
+  return socket ? ['ok', response, socket] : ['ok', response]
+}
+
+export const error = <R extends Reason>(reason: R) => ['error', reason] as const
+
 /** `reply(response)` answers ok, or with `response.status` when it is a string (the seed's form). */
-export const reply = <A extends object>(response: unknown, socket?: Socket<A>) =>
-  (socket ? ['reply', response, socket] : ['reply', response]) as EventResult<A>
-export const noreply = <A extends object>(socket?: Socket<A>) =>
-  (socket ? ['noreply', socket] : ['noreply']) as EventResult<A>
-export const stop = <A extends object>(reason: Reason, socket?: Socket<A>) =>
-  (socket ? ['stop', reason, socket] : ['stop', reason]) as EventResult<A>
+export function reply<R>(response: R): readonly ['reply', R]
+export function reply<R, A extends object>(response: R, socket: Socket<A, any>): readonly ['reply', R, Socket<A, any>]
+export function reply(response: unknown, socket?: Socket<any, any>): readonly unknown[] {
+  return socket ? ['reply', response, socket] : ['reply', response]
+}
+
+export function noreply(): readonly ['noreply']
+export function noreply<A extends object>(socket: Socket<A, any>): readonly ['noreply', Socket<A, any>]
+export function noreply(socket?: Socket<any, any>): readonly unknown[] {
+  return socket ? ['noreply', socket] : ['noreply']
+}
+
+export function stop<R extends Reason>(reason: R): readonly ['stop', R]
+export function stop<R extends Reason, A extends object>(reason: R, socket: Socket<A, any>): readonly ['stop', R, Socket<A, any>]
+export function stop(reason: Reason, socket?: Socket<any, any>): readonly unknown[] {
+  return socket ? ['stop', reason, socket] : ['stop', reason]
+}
 
 export class HandlerResultError extends Error {}
 

@@ -1,3 +1,4 @@
+import type { AnyContract, OutEvent, OutPayload, PayloadArg } from './contract.js'
 import type { DialectName, Ref } from './dialect.js'
 
 /** What a Socket needs from the channel it belongs to. */
@@ -15,8 +16,9 @@ export interface SocketHost {
  * A client's view inside a channel handler: which connection, which topic, and the
  * connection's assigns. Immutable: `assign` and `mergeAssigns` return a new Socket; return it
  * from the handler (`['ok', response, socket]`) and later handlers on this connection see it.
+ * On a channel declared with a contract `C`, `push` and `broadcast` take the events of `C.out`.
  */
-export class Socket<A extends object = Record<string, unknown>> {
+export class Socket<A extends object = Record<string, unknown>, C = AnyContract> {
   /** @internal */
   readonly host: SocketHost
   readonly assigns: Readonly<A>
@@ -45,26 +47,29 @@ export class Socket<A extends object = Record<string, unknown>> {
     return this.host.dialect
   }
 
-  assign<K extends string, V>(key: K, value: V): Socket<Omit<A, K> & { [P in K]: V }> {
+  assign<K extends string, V>(key: K, value: V): Socket<Omit<A, K> & { [P in K]: V }, C> {
     return new Socket(this.host, { ...this.assigns, [key]: value } as unknown as Omit<A, K> & { [P in K]: V })
   }
 
-  mergeAssigns<M extends object>(assigns: M): Socket<Omit<A, keyof M> & M> {
+  mergeAssigns<M extends object>(assigns: M): Socket<Omit<A, keyof M> & M, C> {
     // Spread, not Object.assign: a `__proto__` key in `assigns` stays an own property.
     return new Socket(this.host, { ...this.assigns, ...assigns } as Omit<A, keyof M> & M)
   }
 
   /** Sends an event to this client alone, on this topic. */
+  push<E extends OutEvent<C>>(event: E, ...payload: PayloadArg<OutPayload<C, E>>): void
   push(event: string, payload: unknown = {}): void {
     this.host.push(event, payload)
   }
 
   /** Sends an event to every subscriber of this topic, on every node, this client included. */
+  broadcast<E extends OutEvent<C>>(event: E, ...payload: PayloadArg<OutPayload<C, E>>): void
   broadcast(event: string, payload: unknown = {}): void {
     this.host.broadcast(event, payload, false)
   }
 
   /** Sends an event to every subscriber of this topic, on every node, but this client. */
+  broadcastFrom<E extends OutEvent<C>>(event: E, ...payload: PayloadArg<OutPayload<C, E>>): void
   broadcastFrom(event: string, payload: unknown = {}): void {
     this.host.broadcast(event, payload, true)
   }

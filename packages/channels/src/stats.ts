@@ -11,6 +11,8 @@ export interface HubStats {
   joins: number
   joinsRefused: number
   crashes: number
+  /** Joins and pushes refused by the channel's schemas (or whose schema failed to run). */
+  invalidPayloads: number
   refusedUpgrades: number
   rateLimited: number
   slowConsumers: number
@@ -35,7 +37,7 @@ export type Counters = Omit<HubStats, 'connections' | 'channels' | 'topics' | 'p
 export function newCounters(): Counters {
   return {
     framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, malformed: 0, joins: 0, joinsRefused: 0,
-    crashes: 0, refusedUpgrades: 0, rateLimited: 0, slowConsumers: 0, droppedFrames: 0, clusterMessagesIgnored: 0,
+    crashes: 0, invalidPayloads: 0, refusedUpgrades: 0, rateLimited: 0, slowConsumers: 0, droppedFrames: 0, clusterMessagesIgnored: 0,
     broadcastsFailed: 0, replayed: 0, resumesRecovered: 0, resumesNotRecovered: 0,
   }
 }

@@ -16,7 +16,7 @@ function declarations(dir: string): string[] {
 
 t.test('no @internal member in the emitted .d.ts', async (t) => {
   const hub = readFileSync(join(dist, 'hub.d.ts'), 'utf8')
-  t.match(hub, /broadcast\(topic: string, event: string/, 'the public API is there (the file is the real one)')
+  t.match(hub, /broadcast<T extends string, E extends OutEvent<ContractOfTopic<T>>>\(topic: T, event: E/, 'the public API is there (the file is the real one)')
   t.match(hub, /readonly endpoint: Endpoint/, 'and the documented adapter entry')
   for (const member of ['counters', 'limits', 'presenceTracker', 'router', 'topics']) {
     t.notMatch(hub, new RegExp(`readonly ${member}\\b`), `Hub.${member} is internal`)

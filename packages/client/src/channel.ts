@@ -4,6 +4,7 @@ import type { Message, Ref } from './serializer.js'
 import { Timer, type Backoff } from './timer.js'
 import { Bindings, type BindingCallback } from './bindings.js'
 import { HistoryCursor, type HistoryNotice, type RecoverInfo } from './cursor.js'
+import type { AnyContract, ChannelEvent, InEvent, InPayload, InReply, JoinReply, OutEvent, OutPayload, PushArgs } from './contract.js'
 
 export type { BindingCallback } from './bindings.js'
 
@@ -20,9 +21,9 @@ export interface ChannelSocket {
   push(message: Message): boolean
   log(kind: string, msg: string, data?: unknown): void
   /** The channel closed: the socket forgets it. */
-  remove(channel: Channel): void
+  remove(channel: Channel<any>): void
   /** Leaves another channel of the socket on `topic` before `joining` joins it. */
-  leaveOpenTopic(topic: string, joining: Channel): void
+  leaveOpenTopic(topic: string, joining: Channel<any>): void
 }
 
 const CHANNEL_CLOSED = { reason: 'channel closed' }
@@ -41,13 +42,14 @@ const CHANNEL_CLOSED = { reason: 'channel closed' }
  * the server refused is not asked again on the same connection (the same params would get the
  * same answer); the next connection tries again, or call rejoin(). Pushes made before the
  * channel joined wait in a buffer and go out, in order, once it has; each keeps its own timeout.
+ * With a contract `C` (`socket.channel<RoomContract>(...)`), push, on and the join are typed.
  */
-export class Channel implements PushHost {
+export class Channel<C = AnyContract> implements PushHost {
   private current: ChannelState = 'closed'
   /** The default timeout of this channel's pushes, in ms (the socket's unless join() was given one). */
   timeout: number
   /** @internal The join push, resent with a new ref by every rejoin. */
-  readonly joinPush: Push
+  readonly joinPush: Push<JoinReply<C>>
   private readonly bindings = new Bindings()
   private joinedOnce = false
   private pushBuffer: Push[] = []
@@ -130,7 +132,7 @@ export class Channel implements PushHost {
    * `.receive('ok' | 'error' | 'timeout', callback)`. The join is sent when the socket is open;
    * its timeout runs from now. A channel joins once; rejoins after failures are automatic.
    */
-  join(timeout: number = this.timeout): Push {
+  join(timeout: number = this.timeout): Push<JoinReply<C>> {
     if (this.joinedOnce) {
       throw new Error(`tried to join "${this.topic}" twice: a channel joins once (create another with socket.channel())`)
     }
@@ -145,13 +147,14 @@ export class Channel implements PushHost {
    * has joined (or while the socket is down) the push waits in a buffer, under its own timeout.
    * On a channel that left or was closed it fails at once with `error` `{reason: 'channel closed'}`.
    */
-  push<R = any>(event: string, payload: object = {}, timeout: number = this.timeout): Push<R> {
+  push<E extends InEvent<C>>(event: E, ...args: PushArgs<InPayload<C, E>>): Push<InReply<C, E>>
+  push(event: string, payload: any = {}, timeout: number = this.timeout): Push<any> {
     if (!this.joinedOnce) {
       throw new Error(`tried to push "${event}" to "${this.topic}" before joining: call channel.join() first`)
     }
-    const push = new Push<R>(this, event, payload, timeout)
+    const push = new Push(this, event, payload, timeout)
     if (this.state === 'closed' || this.state === 'leaving') {
-      push.trigger('error', CHANNEL_CLOSED as R)
+      push.trigger('error', CHANNEL_CLOSED)
     } else if (this.canPush()) {
       push.send()
     } else {
@@ -183,12 +186,12 @@ export class Channel implements PushHost {
   }
 
   /** Calls `callback(payload, ref, joinRef)` for each `event` the server sends. Returns a ref for off(). */
-  on<P = any>(event: string, callback: BindingCallback<P>): number {
+  on<E extends OutEvent<C> | ChannelEvent>(event: E, callback: BindingCallback<OutPayload<C, E>>): number {
     return this.bindings.on(event, callback)
   }
 
   /** Removes the callback `ref` of `event`, or all of the event's callbacks without a ref. */
-  off(event: string, ref?: number): void {
+  off(event: OutEvent<C> | ChannelEvent, ref?: number): void {
     this.bindings.off(event, ref)
   }
 

@@ -11,6 +11,7 @@ export type { SocketOptions, LogFunction, Logger, WebSocketLike, WebSocketConstr
 export { Channel } from './channel.js'
 export type { BindingCallback, ChannelSocket } from './channel.js'
 export { Push } from './push.js'
+export type { AnyContract, JoinParams, JoinReply, InEvent, InPayload, InReply, OutEvent, OutPayload, ChannelEvent, PushArgs } from './contract.js'
 export type { PushStatus, PayloadSource } from './push.js'
 export { HISTORY_PARAMS } from './cursor.js'
 export type { RecoverInfo, HistoryNotice } from './cursor.js'

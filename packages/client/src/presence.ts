@@ -67,11 +67,13 @@ export class Presence {
   private missing = new Map<string, Meta[]>()
   private graceTimer: ReturnType<typeof setTimeout> | undefined
 
-  constructor(readonly channel: Channel, options: PresenceSyncOptions = {}) {
+  constructor(readonly channel: Channel<any>, options: PresenceSyncOptions = {}) {
     const events = options.events ?? PRESENCE_EVENTS
     this.graceMs = options.rejoinGraceMs ?? DEFAULT_REJOIN_GRACE_MS
-    channel.on(events.state, (state: PresenceState) => this.receiveState(state))
-    channel.on(events.diff, (diff: PresenceDiff) => this.receiveDiff(diff))
+    // Any contract's channel: the presence events are the server's own, named in `events`.
+    const untyped = channel as Channel
+    untyped.on(events.state, (state: PresenceState) => this.receiveState(state))
+    untyped.on(events.diff, (diff: PresenceDiff) => this.receiveDiff(diff))
     channel.onClose(() => this.stopGrace())
   }
 

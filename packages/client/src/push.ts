@@ -34,8 +34,8 @@ export interface PushHost {
 export class Push<Response = any> {
   /** The ref of the frame sent last; null until sent. */
   ref: string | null = null
-  private received: { status: string; response: Response } | undefined
-  private readonly hooks: Array<{ status: string; callback: (response: Response) => void }> = []
+  private received: { status: string; response: unknown } | undefined
+  private readonly hooks: Array<{ status: string; callback: (response: any) => void }> = []
   private timer: ReturnType<typeof setTimeout> | undefined
 
   constructor(
@@ -51,7 +51,9 @@ export class Push<Response = any> {
    * Calls `callback` with the response when the push ends with `status`: `ok` and `error` carry
    * the server's response, `timeout` an empty object. Chainable.
    */
-  receive(status: PushStatus | (string & {}), callback: (response: Response) => void): this {
+  receive(status: 'ok', callback: (response: Response) => void): this
+  receive(status: PushStatus | (string & {}), callback: (response: any) => void): this
+  receive(status: string, callback: (response: any) => void): this {
     if (this.received !== undefined && this.received.status === status) callback(this.received.response)
     this.hooks.push({ status, callback })
     return this
@@ -92,7 +94,7 @@ export class Push<Response = any> {
     this.timer = unref(
       setTimeout(() => {
         this.timer = undefined
-        this.trigger('timeout', {} as Response)
+        this.trigger('timeout', {})
       }, this.timeout),
     )
   }
@@ -104,7 +106,7 @@ export class Push<Response = any> {
   }
 
   /** @internal Ends the push with `status` and runs the callbacks registered for it. */
-  trigger(status: string, response: Response): void {
+  trigger(status: string, response: unknown): void {
     this.cancelTimeout()
     this.host.forget(this)
     this.received = { status, response }

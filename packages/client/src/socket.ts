@@ -1,4 +1,5 @@
 import { Channel } from './channel.js'
+import type { AnyContract, JoinParams } from './contract.js'
 import {
   CLOSE_HEARTBEAT_TIMEOUT,
   CLOSE_NORMAL,
@@ -87,7 +88,7 @@ type Callbacks = {
  */
 export class Socket {
   /** The channels made by channel() and not closed. */
-  channels: Channel[] = []
+  channels: Channel<any>[] = []
   readonly endPoint: string
   readonly timeout: number
   readonly heartbeatIntervalMs: number
@@ -216,20 +217,23 @@ export class Socket {
 
   // -- channels
 
-  /** A channel for `topic`, joined with `params` (an object, or a function called on each join). */
-  channel(topic: string, params: PayloadSource = {}): Channel {
-    const channel = new Channel(topic, params, this)
+  /**
+   * A channel for `topic`, joined with `params` (an object, or a function called on each join).
+   * `socket.channel<RoomContract>(topic, params)` types its pushes, events and join reply.
+   */
+  channel<C = AnyContract>(topic: string, params: JoinParams<C> | (() => JoinParams<C>) = {} as JoinParams<C>): Channel<C> {
+    const channel = new Channel<C>(topic, params as PayloadSource, this)
     this.channels.push(channel)
     return channel
   }
 
   /** @internal A closed channel leaves the socket. */
-  remove(channel: Channel): void {
+  remove(channel: Channel<any>): void {
     this.channels = this.channels.filter((c) => c !== channel)
   }
 
   /** @internal Joining a topic twice on one socket would make the server replace the first: leave it. */
-  leaveOpenTopic(topic: string, joining: Channel): void {
+  leaveOpenTopic(topic: string, joining: Channel<any>): void {
     for (const channel of this.channels) {
       if (channel !== joining && channel.topic === topic && (channel.state === 'joined' || channel.state === 'joining')) {
         this.log('channel', `leaving duplicate topic "${topic}"`)

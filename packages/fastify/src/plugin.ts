@@ -8,18 +8,39 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import type { WebSocket } from 'ws'
-import type { ConnectHook, Hub, TopicPresence } from '@hornbeam/channels'
+import type {
+  AssignsFrom, ChannelDefinition, ChannelOptions, ConnectHook, ContractFrom, Hub, StandardSchemaV1, TopicPresence,
+} from '@hornbeam/channels'
 import { clientBundle, clientBundlePath, mountHub, refusalResponse, type MountOptions, type Prepared } from '@hornbeam/channels/adapter'
+import { isJsonSchema, jsonSchema, type JsonSchema } from './json-schema.js'
 
 export interface ChannelsPluginOptions extends Omit<MountOptions, 'connect'> {
   /** `connect(params, request, info)`: assigns for the connection, or false to refuse it with 403. */
   connect?: ConnectHook<FastifyRequest>
+  /**
+   * The Ajv options JSON Schemas on channels compile with, when the app has no validator
+   * compiler of its own: give what you gave `Fastify({ ajv })`, which a plugin cannot read.
+   */
+  ajv?: { customOptions?: object; plugins?: unknown[] }
 }
+
+/** Channel options whose schemas may also be plain JSON Schemas, validated by Fastify's Ajv. */
+export interface FastifyChannelOptions<C> extends Omit<ChannelOptions<C>, 'join' | 'events'> {
+  join?: StandardSchemaV1 | JsonSchema
+  events?: { [event: string]: StandardSchemaV1 | JsonSchema }
+}
+
+/**
+ * `app.channel`: the hub's `channel`, and the same with JSON Schemas (typed by a contract, if
+ * given: `app.channel<RoomContract>('room:*', { join: { type: 'object', ... } })`).
+ */
+export type FastifyChannel = Hub['channel'] &
+  (<T extends object = Record<string, unknown>>(pattern: string, options: FastifyChannelOptions<ContractFrom<T>>) => ChannelDefinition<AssignsFrom<T>, ContractFrom<T>>)
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Declares the server side of a topic pattern: `app.channel('room:*').onJoin(...)`. */
-    channel: Hub['channel']
+    channel: FastifyChannel
     /** The hub: broadcast, broadcastFrom, presence, disconnect, stats. */
     channels: Hub
     /** Presence on one topic: track, update, untrack, list, get. */
@@ -54,7 +75,12 @@ const plugin: FastifyPluginAsync<ChannelsPluginOptions> = async (fastify, option
   }
 
   fastify.decorate('channels', hub)
-  fastify.decorate('channel', hub.channel.bind(hub) as Hub['channel'])
+  fastify.decorate('channel', ((pattern: string, channelOptions: FastifyChannelOptions<unknown> = {}) => {
+    const schema = (value: StandardSchemaV1 | JsonSchema | undefined, what: string) =>
+      isJsonSchema(value) ? jsonSchema(fastify, value, `${pattern} ${what}`, options.ajv) : value
+    const events = channelOptions.events && Object.fromEntries(Object.entries(channelOptions.events).map(([event, s]) => [event, schema(s, event)]))
+    return hub.channel(pattern, { ...channelOptions, join: schema(channelOptions.join, 'join'), events } as ChannelOptions)
+  }) as FastifyChannel)
   fastify.decorate('presence', (topic: string) => hub.presence(topic))
   fastify.decorateRequest('channels', { getter: () => hub })
 

@@ -1,21 +1,12 @@
-// The public types as users see them (the emitted .d.ts, so run after `tsc -b`): the good file
-// compiles under strict, the bad one fails with exactly the errors it marks, none of them in our
-// declarations. tap skips folders named `fixtures`, so it never runs those two files itself.
+// The public types as users see them (the emitted .d.ts, so run after the build): each good
+// file compiles under strict, each bad one fails with exactly the errors it marks, none of them
+// in our declarations. tap skips folders named `fixtures`, so it never runs those files itself.
 import t from 'tap'
 import { fileURLToPath } from 'node:url'
-import { diagnose, markedErrors, show } from '../../../test/helpers/typecheck.js'
+import { typeTestPair } from '../../../test/helpers/typecheck.js'
 
 const fixture = (name: string) => fileURLToPath(new URL(`./types/fixtures/${name}`, import.meta.url))
 
-t.test('fastify-ok.ts compiles with zero diagnostics under strict', { timeout: 60000 }, async (t) => {
-  t.same(diagnose(fixture('fastify-ok.ts')).map(show), [], 'no diagnostics')
-})
-
-t.test('fastify-bad.ts fails with the marked errors, on the marked lines', { timeout: 60000 }, async (t) => {
-  const file = fixture('fastify-bad.ts')
-  const found = diagnose(file)
-  const expected = markedErrors(file)
-  t.ok(expected.length >= 4, `${expected.length} misuses marked`)
-  t.same(found.filter((d) => d.file !== file).map(show), [], 'none from the declarations themselves')
-  t.same(found.filter((d) => d.file === file).map((d) => `${d.line}:TS${d.code}`).sort(), expected.sort(), found.map(show).join('\n'))
-})
+typeTestPair(t, fixture('fastify-ok.ts'), fixture('fastify-bad.ts'), 4)
+// Contracts: typed handlers through app.channel (JSON Schemas too), typed request.channels.
+typeTestPair(t, fixture('contract-ok.ts'), fixture('contract-bad.ts'), 4)
