@@ -50,8 +50,8 @@ interface Tap {
   test(name: string, options: { timeout: number }, fn: (t: TapTest) => Promise<void>): unknown
 }
 interface TapTest {
-  same(found: unknown, wanted: unknown, message?: string): void
-  ok(value: unknown, message?: string): void
+  same(found: unknown, wanted: unknown, message: string): unknown
+  ok(value: unknown, message: string): unknown
 }
 
 /**

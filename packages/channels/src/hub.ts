@@ -76,9 +76,7 @@ export class Hub {
       untrackOwner: (owner) => tracker.untrackOwner(owner),
       removeConnection: (conn) => this.endpoint.remove(conn as Connection),
     }
-    this.endpoint = new Endpoint({
-      nodeId: this.nodeId, options, logger, counters: this.counters, connect: hooks.connect, id: hooks.id, connectionHost,
-    })
+    this.endpoint = new Endpoint({ nodeId: this.nodeId, options, logger, counters: this.counters, connect: hooks.connect, id: hooks.id, connectionHost })
     this.started = this.start()
     // ready() still rejects for whoever awaits it; nobody awaiting must not crash the process.
     this.started.catch((err) => logger.error({ err }, 'pub/sub adapter failed to start'))
@@ -112,10 +110,8 @@ export class Hub {
   }
 
   /**
-   * Declares the server side of a topic pattern: `hub.channel('room:*').onJoin(...)`.
-   * `hub.channel<RoomContract>(pattern)` checks its handlers against a contract (see
-   * ChannelContract); `hub.channel(pattern, { join, events })` validates joins and pushes with
-   * Standard Schemas and types the handlers from them. Other options: `{ history }`.
+   * Declares the server side of a topic pattern. `channel<RoomContract>(pattern)` checks handlers
+   * against a contract; `channel(pattern, { join, events })` validates with Standard Schemas.
    */
   channel<const S extends SchemaChannelOptions>(pattern: string, options: S): ChannelDefinition<Assigns, ServerContractOf<S>, ClientContractOf<S>>
   channel<T extends object = Assigns>(pattern: string, options?: ChannelOptions<ContractFrom<T>>): ChannelDefinition<AssignsFrom<T>, ContractFrom<T>>
@@ -127,8 +123,7 @@ export class Hub {
 
   /**
    * Sends an event to every subscriber of `topic`, on every node. Resolves (never rejects) with
-   * the message's position in the topic's history, or null when the topic keeps none. Typed
-   * when the app registers its topics' contracts (see TopicContracts).
+   * its position in the topic's history, or null. Typed for topics in TopicContracts.
    */
   broadcast<T extends string, E extends OutEvent<ContractOfTopic<T>>>(topic: T, event: E, ...payload: PayloadArg<OutPayload<ContractOfTopic<T>, E>>): Promise<BroadcastResult>
   broadcast(topic: string, event: string, payload: unknown = {}): Promise<BroadcastResult> {
@@ -177,8 +172,7 @@ export class Hub {
 
   stats(): HubStats {
     const { topics, channels } = this.topics.counts()
-    const { counters, endpoint, presenceTracker } = this
-    return { ...counters, connections: endpoint.size, channels, topics, presence: presenceTracker.stats(), history: this.topics.historyStats() }
+    return { ...this.counters, connections: this.endpoint.size, channels, topics, presence: this.presenceTracker.stats(), history: this.topics.historyStats() }
   }
 
   /**
