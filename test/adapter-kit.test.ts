@@ -3,13 +3,21 @@
 // that created its hub closes it; serveClient.
 import type { AddressInfo } from 'node:net'
 import { createServer, type Server } from 'node:http'
+import { createRequire } from 'node:module'
 import t from 'tap'
 import express from 'express'
 import Fastify from 'fastify'
 import { createHub, type Hub } from '@hornbeam/channels'
 import { channels } from '@hornbeam/fastify'
 import { channelsMiddleware } from '@hornbeam/express'
+import Koa from 'koa'
+import { channels as koaChannels } from '@hornbeam/koa'
+import { serve } from '@hono/node-server'
+import { Hono } from 'hono'
+import { createChannels } from '@hornbeam/hono'
 import { RawClient, quietLogger } from './helpers/wire.js'
+
+const require = createRequire(import.meta.url)
 
 interface Mounted {
   url: string
@@ -19,6 +27,27 @@ interface Mounted {
 }
 
 type Options = { hub?: Hub; serveClient?: boolean }
+
+/**
+ * @hornbeam/nestjs: ChannelsModule.forRoot(options) in an app on either Nest platform. NestJS 12
+ * is ESM-only and tap's TypeScript loader mis-resolves its `"./*.js"` exports, so Nest (and the
+ * package's CommonJS build) load through require(), which uses Node's own resolver.
+ */
+async function nest(platform: 'express' | 'fastify', options: Options): Promise<Mounted> {
+  const { Module } = require('@nestjs/common') as typeof import('@nestjs/common')
+  const { NestFactory } = require('@nestjs/core') as typeof import('@nestjs/core')
+  const { FastifyAdapter } = require('@nestjs/platform-fastify') as typeof import('@nestjs/platform-fastify')
+  const { ChannelsModule } = require('@hornbeam/nestjs') as typeof import('@hornbeam/nestjs')
+  class AppModule {}
+  Module({ imports: [ChannelsModule.forRoot({ logger: quietLogger(), ...options })] })(AppModule)
+  const app =
+    platform === 'fastify'
+      ? await NestFactory.create(AppModule, new FastifyAdapter(), { logger: false })
+      : await NestFactory.create(AppModule, { logger: false })
+  await app.listen(0, '127.0.0.1')
+  const base = `127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`
+  return { url: `ws://${base}/ws/websocket`, http: (p) => fetch(`http://${base}${p}`), close: () => app.close() }
+}
 
 const adapters: Record<string, (options: Options) => Promise<Mounted>> = {
   async fastify(options) {
@@ -46,6 +75,43 @@ const adapters: Record<string, (options: Options) => Promise<Mounted>> = {
       },
     }
   },
+  async koa(options) {
+    const app = new Koa()
+    const mw = koaChannels({ logger: quietLogger(), ...options })
+    app.use(mw)
+    const server: Server = await new Promise((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s))
+    })
+    const base = `127.0.0.1:${(server.address() as AddressInfo).port}`
+    return {
+      url: `ws://${base}/ws/websocket`,
+      http: (p) => fetch(`http://${base}${p}`),
+      close: async () => {
+        await mw.close()
+        server.closeAllConnections()
+        await new Promise((resolve) => server.close(resolve))
+      },
+    }
+  },
+  async hono(options) {
+    const channels = createChannels({ logger: quietLogger(), ...options })
+    const app = channels.routes(new Hono().use(channels.middleware))
+    const server: Server = await new Promise((resolve) => {
+      const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1', websocket: channels.websocket }, () => resolve(s as Server))
+    })
+    const base = `127.0.0.1:${(server.address() as AddressInfo).port}`
+    return {
+      url: `ws://${base}/ws/websocket`,
+      http: (p) => fetch(`http://${base}${p}`),
+      close: async () => {
+        await channels.close()
+        server.closeAllConnections()
+        await new Promise((resolve) => server.close(resolve))
+      },
+    }
+  },
+  'nestjs (platform-express)': (options) => nest('express', options),
+  'nestjs (platform-fastify)': (options) => nest('fastify', options),
 }
 
 for (const [name, mount] of Object.entries(adapters)) {

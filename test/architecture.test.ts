@@ -7,7 +7,7 @@ import t from 'tap'
 import madge from 'madge'
 import { root } from './helpers/examples.js'
 
-const sources = ['channels', 'client', 'fastify', 'express', 'redis'].map((p) => `packages/${p}/src`)
+const sources = ['channels', 'client', 'fastify', 'express', 'redis', 'koa', 'hono', 'nestjs'].map((p) => `packages/${p}/src`)
 
 t.test('no import cycle in packages/*/src (madge --circular, type imports included)', async (t) => {
   const graph = await madge(sources, { baseDir: root, fileExtensions: ['ts'] })

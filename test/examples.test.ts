@@ -6,7 +6,7 @@ import WebSocket from 'ws'
 import { startExample } from './helpers/examples.js'
 import { eventually, RawClient } from './helpers/wire.js'
 
-for (const name of ['chat-fastify', 'chat-express']) {
+for (const name of ['chat-fastify', 'chat-express', 'chat-koa', 'chat-hono', 'chat-nest']) {
   t.test(`${name}: serves the page and the client bundle`, async (t) => {
     const ex = await startExample(name)
     t.teardown(ex.stop)
@@ -91,7 +91,8 @@ t.test('the examples keep serving after an unhandled rejection (logged)', async 
   t.notMatch(bare.out, /still serving/)
 })
 
-for (const name of ['chat-express', 'chat-fastify']) {
+// chat-nest has no server.cjs.
+for (const name of ['chat-express', 'chat-fastify', 'chat-koa', 'chat-hono']) {
   t.test(`${name}/server.cjs: the chat as a plain CommonJS app (no require(esm))`, async (t) => {
     const ex = await startExample(name, {}, { script: 'server.cjs', nodeArgs: ['--no-experimental-require-module'] })
     t.teardown(ex.stop)
@@ -121,10 +122,127 @@ t.test('chat-express on a busy port reports the listen error as it is', async (t
   await t.rejects(startExample('chat-express', { PORT: port }), /chat could not listen on 127\.0\.0\.1:\d+: listen EADDRINUSE: address already in use/)
 })
 
+for (const name of ['chat-koa', 'chat-hono']) {
+  t.test(`${name} on a busy port reports the listen error as it is`, async (t) => {
+    const { createServer } = await import('node:net')
+    const busy = createServer()
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => busy.close())
+    const port = String((busy.address() as import('node:net').AddressInfo).port)
+    await t.rejects(startExample(name, { PORT: port }), /chat could not listen on 127\.0\.0\.1:\d+: listen EADDRINUSE: address already in use/)
+  })
+}
+
+t.test('chat-nest on a busy port reports the listen error as it is (both platforms)', async (t) => {
+  const { createServer } = await import('node:net')
+  const busy = createServer()
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => busy.close())
+  const port = String((busy.address() as import('node:net').AddressInfo).port)
+  for (const PLATFORM of ['express', 'fastify']) {
+    await t.rejects(startExample('chat-nest', { PORT: port, PLATFORM }), /chat could not listen on 127\.0\.0\.1:\d+: listen EADDRINUSE: address already in use/, PLATFORM)
+  }
+})
+
 t.test('the chat examples carry the same channel and page (copies, so each folder stands alone)', async (t) => {
   const { readFileSync } = await import('node:fs')
   const { root } = await import('./helpers/examples.js')
-  for (const file of ['src/chat.ts', 'public/index.html']) {
-    t.equal(readFileSync(`${root}/examples/chat-express/${file}`, 'utf8'), readFileSync(`${root}/examples/chat-fastify/${file}`, 'utf8'), `${file}: identical`)
+  for (const name of ['chat-express', 'chat-koa', 'chat-hono', 'chat-nest']) {
+    for (const file of ['src/chat.ts', 'public/index.html']) {
+      t.equal(readFileSync(`${root}/examples/${name}/${file}`, 'utf8'), readFileSync(`${root}/examples/chat-fastify/${file}`, 'utf8'), `${name}/${file}: identical`)
+    }
   }
 })
+
+t.test('chat-koa: POST /rooms/:id/announce broadcasts through ctx.channels; request logs carry no query string', async (t) => {
+  const ex = await startExample('chat-koa', { LOG_LEVEL: 'info' })
+  t.teardown(ex.stop)
+  const alice = await RawClient.connect(ex.url.replace('http', 'ws') + '/ws/websocket?token=sekrit-token')
+  t.teardown(() => alice.close())
+  await alice.join('room:lobby', { username: 'alice' })
+  const json = { 'content-type': 'application/json' }
+  const res = await fetch(ex.url + '/rooms/lobby/announce', { method: 'POST', headers: json, body: JSON.stringify({ body: 'hello from REST' }) })
+  t.same([res.status, await res.json()], [202, { sent: true }])
+  t.same((await alice.waitFor((f) => f[3] === 'new_msg'))[4], { username: 'system', body: 'hello from REST' }, 'the socket got it')
+  t.equal((await fetch(ex.url + '/rooms/lobby/announce', { method: 'POST', headers: json, body: '{}' })).status, 400, 'no body: 400')
+  t.same(await (await fetch(ex.url + '/healthz')).json(), { ok: true }, '/healthz')
+  await eventually(() => /GET \/ws\/websocket\?… upgrade/.test(ex.output()), 5000, 'the upgrade request logged')
+  t.notMatch(ex.output(), /sekrit-token/, 'the token is not in the logs')
+})
+
+t.test('chat-koa: SIGTERM closes gracefully (1012 to clients, leave hooks) and exits 0', async (t) => {
+  const ex = await startExample('chat-koa')
+  const alice = await RawClient.connect(ex.url.replace('http', 'ws') + '/ws/websocket')
+  await alice.join('room:lobby', { username: 'alice' })
+  const exited = new Promise<number | null>((resolve) => ex.child.once('exit', resolve))
+  ex.child.kill('SIGTERM')
+  t.equal((await alice.waitForClose()).code, 1012)
+  t.equal(await exited, 0)
+  t.match(ex.output(), /User alice left room:lobby/)
+})
+
+t.test('chat-hono: POST /rooms/:id/announce reaches the room as system; /healthz; SIGTERM closes with 1012', async (t) => {
+  const ex = await startExample('chat-hono')
+  t.teardown(ex.stop)
+  const alice = await RawClient.connect(ex.url.replace('http', 'ws') + '/ws/websocket')
+  await alice.join('room:news', { username: 'alice' })
+  const res = await fetch(ex.url + '/rooms/news/announce', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ body: 'deploy at noon' }) })
+  t.same([res.status, await res.json()], [202, { sent: true }])
+  t.same((await alice.waitFor((f) => f[3] === 'new_msg'))[4], { username: 'system', body: 'deploy at noon' })
+  t.equal((await fetch(ex.url + '/rooms/news/announce', { method: 'POST', body: 'nope' })).status, 400, 'no body: 400')
+  t.same(await (await fetch(ex.url + '/healthz')).json(), { ok: true })
+  const exited = new Promise<number | null>((resolve) => ex.child.once('exit', (code) => resolve(code)))
+  ex.child.kill('SIGTERM')
+  t.equal((await alice.waitForClose()).code, 1012, 'graceful: 1012')
+  t.equal(await exited, 0, 'and the process exits by itself')
+  t.match(ex.output(), /User alice left room:news/, 'leave hooks ran')
+})
+
+t.test('chat-hono with REDIS_URL: two processes form one chat', { skip: !process.env.REDIS_URL && 'REDIS_URL unset' }, async (t) => {
+  const env = { REDIS_URL: process.env.REDIS_URL! }
+  const [one, two] = await Promise.all([startExample('chat-hono', env), startExample('chat-hono', env)])
+  t.teardown(() => Promise.all([one.stop(), two.stop()]))
+  const room = `room:r${Date.now()}`
+  const alice = await RawClient.connect(one.url.replace('http', 'ws') + '/ws/websocket')
+  const bob = await RawClient.connect(two.url.replace('http', 'ws') + '/ws/websocket')
+  t.teardown(() => Promise.all([alice.close(), bob.close()]))
+  await alice.join(room, { username: 'alice' })
+  const b = await bob.join(room, { username: 'bob' })
+  await alice.waitFor((f) => f[3] === 'presence_diff' && 'user:bob' in f[4].joins, 5000)
+  await bob.push(b.joinRef, room, 'new_msg', { body: 'across' })
+  t.same((await alice.waitFor((f) => f[3] === 'new_msg', 5000))[4], { username: 'bob', body: 'across' })
+  await fetch(one.url + `/rooms/${room.slice(5)}/announce`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ body: 'to all nodes' }) })
+  t.same((await bob.waitFor((f) => f[3] === 'new_msg' && f[4].username === 'system', 5000))[4], { username: 'system', body: 'to all nodes' })
+})
+
+for (const PLATFORM of ['express', 'fastify']) {
+  t.test(`chat-nest (${PLATFORM}): the chat, POST /rooms/:id/announce, and SIGTERM closes with 1012`, async (t) => {
+    const ex = await startExample('chat-nest', { PLATFORM, LOG_LEVEL: 'log' })
+    t.teardown(ex.stop)
+    t.match(await (await fetch(ex.url + '/')).text(), /<script src="\/ws\/hornbeam\.js"><\/script>/, 'the page')
+    t.equal((await fetch(ex.url + '/ws/hornbeam.js')).status, 200, 'the client bundle')
+    t.same(await (await fetch(ex.url + '/healthz')).json(), { ok: true })
+    const ws = ex.url.replace('http', 'ws') + '/ws/websocket'
+    const alice = await RawClient.connect(ws)
+    const bob = await RawClient.connect(ws)
+    t.same((await alice.join('room:lobby', {})).response, { reason: 'username required' })
+    t.same((await alice.join('room:lobby', { username: 'x'.repeat(33) })).response, { reason: 'username too long (at most 32 characters)' })
+    const a = await alice.join('room:lobby', { username: 'alice' })
+    t.same(a.response, { room_id: 'lobby', message: 'Welcome to lobby!' })
+    const b = await bob.join('room:lobby', { username: 'bob' })
+    t.same(Object.keys((await bob.waitFor((f) => f[3] === 'presence_state'))[4]).sort(), ['user:alice', 'user:bob'])
+    t.same(await alice.push(a.joinRef, 'room:lobby', 'new_msg', { body: 'hi bob' }), { status: 'ok', response: { status: 'ok' } })
+    t.same((await bob.waitFor((f) => f[3] === 'new_msg'))[4], { username: 'alice', body: 'hi bob' })
+    t.same(await alice.push(a.joinRef, 'room:lobby', 'new_msg', { body: '' }), { status: 'error', response: { status: 'error', reason: 'empty message' } })
+    t.same((await bob.push(b.joinRef, 'room:lobby', 'get_history')).response, { messages: [{ username: 'system', body: 'Welcome to the chat!' }] })
+    const posted = await fetch(ex.url + '/rooms/lobby/announce', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ body: 'server news' }) })
+    t.same([posted.status, await posted.json()], [202, { sent: true }])
+    t.same((await alice.waitFor((f) => f[3] === 'new_msg' && f[4].username === 'announcement'))[4], { username: 'announcement', body: 'server news' })
+    t.equal((await fetch(ex.url + '/rooms/lobby/announce', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status, 400)
+    ex.child.kill('SIGTERM')
+    t.equal((await alice.waitForClose()).code, 1012, 'SIGTERM: clients get 1012')
+    t.equal((await bob.waitForClose()).code, 1012)
+    await new Promise((resolve) => (ex.child.exitCode !== null ? resolve(null) : ex.child.once('exit', resolve)))
+    t.match(ex.output(), /User alice left room:lobby/, 'the leave hooks ran')
+  })
+}

@@ -1,7 +1,9 @@
 // The packages as a user installs them: packed tarballs in a fresh project. Each one loads with
-// require() (without Node's require(esm), as on Node 20.0–20.18) and with import; a TypeScript
-// consumer compiles under node16 and nodenext (CommonJS and ESM files), bundler and node10,
-// without skipLibCheck; publint and @arethetypeswrong/cli (default profile) find nothing.
+// require() (without Node's require(esm), as on Node 20.0–20.18; @hornbeam/nestjs with it, since
+// NestJS 12 is ESM-only) and with import; a TypeScript consumer compiles under node16 and
+// nodenext (CommonJS and ESM files), bundler and node10, without skipLibCheck (@hornbeam/nestjs
+// under all but node16 from CommonJS); publint and @arethetypeswrong/cli (default profile) find
+// nothing.
 // `npm test` has built every package before this runs; packing skips prepack for that reason.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -11,7 +13,7 @@ import t from 'tap'
 import { root } from './helpers/examples.js'
 
 t.setTimeout(600_000)
-const PACKAGES = ['channels', 'client', 'fastify', 'express', 'redis']
+const PACKAGES = ['channels', 'client', 'fastify', 'express', 'redis', 'koa', 'hono', 'nestjs', 'testing']
 const dir = mkdtempSync(join(tmpdir(), 'hornbeam-packaging-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 const packs = join(dir, 'packs')
@@ -57,7 +59,13 @@ t.test('a fresh project installs the tarballs: require(), import and TypeScript'
   mkdirSync(app)
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true }))
   const tarballs = readdirSync(packs).map((f) => join(packs, f))
-  const peers = ['fastify@5', 'express@5', '@types/express@5', '@types/node@20', 'typescript@5.9', 'prom-client@15']
+  // content-disposition@1 at the top, as in a Koa app: @types/koa 3 names its `Options`, which
+  // the 2.x that express 5.3 depends on (its own types) does not export (TS2694 in @types/koa).
+  const peers = [
+    'fastify@5', 'express@5', '@types/express@5', '@types/node@20', 'typescript@5.9', 'prom-client@15',
+    'koa@3', '@types/koa@3', 'content-disposition@1', 'hono@4', '@hono/node-server@2',
+    '@nestjs/common@12', '@nestjs/core@12', 'reflect-metadata', 'rxjs',
+  ]
   const installed = run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', ...tarballs, ...peers], app)
   t.equal(installed.status, 0, installed.status === 0 ? 'npm install' : installed.out)
 
@@ -76,12 +84,32 @@ t.test('a fresh project installs the tarballs: require(), import and TypeScript'
     assert.equal(typeof plugin, 'function', 'require() is the plugin')
     assert.equal(plugin.channels, plugin)
     assert.equal(typeof require('@hornbeam/redis').redisAdapter, 'function')
+    const koaChannels = require('@hornbeam/koa')
+    assert.equal(typeof koaChannels, 'function', 'require() is the Koa middleware factory')
+    assert.equal(koaChannels.channels, koaChannels)
+    assert.equal(koaChannels.default, koaChannels)
+    const createChannels = require('@hornbeam/hono')
+    assert.equal(typeof createChannels, 'function', 'require() is createChannels')
+    assert.equal(createChannels.createChannels, createChannels)
+    assert.equal(createChannels.default, createChannels)
     assert.ok(require.resolve('@hornbeam/client/browser').endsWith('hornbeam.min.js'))
+    assert.equal(typeof require('@hornbeam/testing').channelTest, 'function')
     const mw = channelsMiddleware()
     mw.close().then(() => console.log('cjs ok'))
   `
   const required = run(process.execPath, ['--no-experimental-require-module', '-e', cjs], app)
   t.equal(required.out.trim(), 'cjs ok', 'require() of every package and subpath (no require(esm))')
+
+  // NestJS 12 is ESM-only: @hornbeam/nestjs's CommonJS build loads it through require(esm).
+  const nestCjs = `
+    const assert = require('node:assert')
+    const { ChannelsModule, ChannelsService, Channel } = require('@hornbeam/nestjs')
+    assert.equal(typeof ChannelsModule.forRoot, 'function')
+    for (const f of [ChannelsService, Channel]) assert.equal(typeof f, 'function')
+    console.log('cjs nestjs ok')
+  `
+  const requiredNest = run(process.execPath, ['--disable-warning=ExperimentalWarning', '-e', nestCjs], app)
+  t.equal(requiredNest.out.trim(), 'cjs nestjs ok', 'require() of @hornbeam/nestjs (with require(esm), for NestJS 12)')
 
   const esm = `
     import assert from 'node:assert'
@@ -91,8 +119,17 @@ t.test('a fresh project installs the tarballs: require(), import and TypeScript'
     import channelsMiddleware, { channelsMiddleware as named } from '@hornbeam/express'
     import channels, { channels as plugin } from '@hornbeam/fastify'
     import { redisAdapter } from '@hornbeam/redis'
+    import koaChannels, { channels as koaNamed } from '@hornbeam/koa'
+    import createChannels, { createChannels as honoNamed } from '@hornbeam/hono'
+    import { ChannelsModule, ChannelsService, Channel } from '@hornbeam/nestjs'
+    import { channelTest } from '@hornbeam/testing'
+    assert.equal(typeof channelTest, 'function')
     assert.equal(channelsMiddleware, named)
     assert.equal(channels, plugin)
+    assert.equal(koaChannels, koaNamed)
+    assert.equal(createChannels, honoNamed)
+    assert.equal(typeof ChannelsModule.forRoot, 'function')
+    for (const f of [ChannelsService, Channel]) assert.equal(typeof f, 'function')
     for (const f of [createHub, mountHub, Socket, redisAdapter]) assert.equal(typeof f, 'function')
     console.log('esm ok')
   `
@@ -108,7 +145,15 @@ void app.register(channels, { path: '/ws' })
 const ex = express()
 ex.use(channelsMiddleware({ path: '/ws' }))
 const socket: Socket = new Socket('ws://127.0.0.1:3000/ws')
+new Koa().use(koaChannels({ path: '/ws' }))
+const hono = createChannels({ path: '/ws' })
+const honoApp = new Hono<ChannelsEnv>()
+honoApp.use(hono.middleware)
+hono.routes(honoApp)
+honoApp.post('/x', (c) => (void c.var.channels.broadcast('room:1', 'hi'), c.body(null, 204)))
+void serve({ fetch: honoApp.fetch, port: 0, websocket: hono.websocket })
 void [redisAdapter, mountHub, socket]
+void channelTest(() => createHub()).close()
 `
   const imports = `import { createHub } from '@hornbeam/channels'
 import { mountHub } from '@hornbeam/channels/adapter'
@@ -116,16 +161,26 @@ import { Socket } from '@hornbeam/client'
 import channelsMiddleware from '@hornbeam/express'
 import channels from '@hornbeam/fastify'
 import { redisAdapter } from '@hornbeam/redis'
+import { channelTest } from '@hornbeam/testing'
+import koaChannels from '@hornbeam/koa'
+import createChannels, { type ChannelsEnv } from '@hornbeam/hono'
 import Fastify from 'fastify'
-import express from 'express'`
-  writeFileSync(join(app, 'consumer.cts'), usage(imports))
-  writeFileSync(join(app, 'consumer.mts'), usage(imports))
-  writeFileSync(join(app, 'consumer.ts'), usage(imports))
+import express from 'express'
+import Koa from 'koa'
+import { serve } from '@hono/node-server'
+import { Hono } from 'hono'`
+  // NestJS 12 is ESM-only: a CommonJS file reaches it (and @hornbeam/nestjs's CommonJS build)
+  // through require(esm), which TypeScript's node16 does not model (TS1479), nodenext does.
+  const nest = (file: string) => `import { ChannelsModule } from '@hornbeam/nestjs'\n${file}void ChannelsModule.forRoot({ path: '/ws' })\n`
+  writeFileSync(join(app, 'consumer-node16.cts'), usage(imports))
+  writeFileSync(join(app, 'consumer.cts'), nest(usage(imports)))
+  writeFileSync(join(app, 'consumer.mts'), nest(usage(imports)))
+  writeFileSync(join(app, 'consumer.ts'), nest(usage(imports)))
   const base = { strict: true, noEmit: true, skipLibCheck: false, esModuleInterop: true, types: ['node'] }
   const configs: Record<string, object> = {
     // One program per module format: a program that loads a package both as CommonJS and as ESM
     // sees two copies of its types (the dual-package hazard), as it would two copies of its code.
-    'node16 from CommonJS': { compilerOptions: { ...base, module: 'node16', moduleResolution: 'node16' }, files: ['consumer.cts'] },
+    'node16 from CommonJS': { compilerOptions: { ...base, module: 'node16', moduleResolution: 'node16' }, files: ['consumer-node16.cts'] },
     'node16 from ESM': { compilerOptions: { ...base, module: 'node16', moduleResolution: 'node16' }, files: ['consumer.mts'] },
     'nodenext from CommonJS': { compilerOptions: { ...base, module: 'nodenext', moduleResolution: 'nodenext' }, files: ['consumer.cts'] },
     'nodenext from ESM': { compilerOptions: { ...base, module: 'nodenext', moduleResolution: 'nodenext' }, files: ['consumer.mts'] },

@@ -27,9 +27,19 @@ async function enterRoom(page: Page, url: string, username: string) {
 const users = (page: Page) => page.locator('#users .user').allTextContents()
 const messages = (page: Page) => page.locator('#messages .message').allTextContents()
 
-for (const name of ['chat-fastify', 'chat-express']) {
-  t.test(`${name} in Chromium: two users chat`, async (t) => {
-    const ex = await startExample(name)
+const examples: Array<[name: string, env: Record<string, string>]> = [
+  ['chat-fastify', {}],
+  ['chat-express', {}],
+  ['chat-koa', {}],
+  ['chat-hono', {}],
+  ['chat-nest', {}],
+  ['chat-nest', { PLATFORM: 'fastify' }],
+]
+
+for (const [name, env] of examples) {
+  const label = env.PLATFORM ? `${name}-${env.PLATFORM}` : name
+  t.test(`${label} in Chromium: two users chat`, async (t) => {
+    const ex = await startExample(name, env)
     t.teardown(ex.stop)
     const browser = await launch()
     t.teardown(() => browser.close())
@@ -71,7 +81,7 @@ for (const name of ['chat-fastify', 'chat-express']) {
     t.pass('the indicator clears when alice stops')
 
     mkdirSync(outputDir, { recursive: true })
-    const shot = join(outputDir, `${name}-two-users.png`)
+    const shot = join(outputDir, `${label}-two-users.png`)
     await alice.screenshot({ path: shot, fullPage: true })
     t.pass(`screenshot: ${shot}`)
 
