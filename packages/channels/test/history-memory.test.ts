@@ -96,3 +96,13 @@ t.test('recent: the last N (what is kept when N is more); sweep and forget end a
   history.forget('a')
   t.same(history.stats(), { topics: 0, entries: 0, bytes: 0 })
 })
+
+t.test('evicting under the hub-wide bound for ever holds no more than a bounded list of entries', async (t) => {
+  const { history, append } = setup(20_000)
+  for (let n = 1; n <= 200_000; n++) append(`t${n % 50}`, n)
+  const { entries } = history.stats()
+  t.ok(entries > 0 && entries < 400, `${entries} kept under 20 kB`)
+  // What the engine still references for its oldest-first order: kept entries plus bounded slack.
+  const order = (history as unknown as { fifo: unknown[] }).fifo.length
+  t.ok(order <= 3 * entries + 2048, `the eviction order holds ${order} references for ${entries} entries`)
+})

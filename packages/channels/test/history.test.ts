@@ -207,3 +207,33 @@ t.test('a replay goes out message by message under the slow-consumer bound, neve
 async function eventualClose(srv: TestServer) {
   await eventually(() => srv.hub.stats().slowConsumers === 1, 3000, 'the slow consumer cut')
 }
+
+t.test('phoenix vsn 1 (objects): a replay is framed as objects, the very text live delivery sent, at every frame length', async (t) => {
+  const srv = await startServer()
+  t.teardown(srv.close)
+  room(srv)
+  // Frame lengths in a 7-bit, a 16-bit and a 64-bit header, and multi-byte UTF-8.
+  const payloads = [{ n: 1, s: 'é✓' }, { n: 2, s: 'x'.repeat(200) }, { n: 3, s: 'y'.repeat(70_000) }]
+  const objects = async () => {
+    const c = await RawClient.connect(srv.url() + '?vsn=1.0.0', 'phoenix', true)
+    const texts: string[] = []
+    c.ws.on('message', (data) => texts.push(data.toString()))
+    return { c, broadcasts: () => texts.filter((text) => JSON.parse(text).event === 'm') }
+  }
+  const live = await objects()
+  t.teardown(() => live.c.close())
+  await join(live.c, 'room:v1')
+  const away = await objects()
+  const { notice } = await join(away.c, 'room:v1')
+  away.c.ws.terminate()
+  for (const payload of payloads) srv.hub.broadcast('room:v1', 'm', payload)
+  await live.c.waitFor((f) => f[3] === 'm' && f[4].n === 3)
+
+  const back = await objects()
+  t.teardown(() => back.c.close())
+  const resumed = await join(back.c, 'room:v1', { hb_position: notice.position, hb_previous: notice.connection })
+  t.match(resumed.notice, { resumed: true, recovered: true, replayed: 3 })
+  t.equal(back.broadcasts().length, 3, 'three replayed')
+  t.same(back.broadcasts(), live.broadcasts(), 'each replayed frame is the text the live client got')
+  t.ok(back.broadcasts().every((text) => text.startsWith('{')), 'in the object encoding')
+})

@@ -8,24 +8,62 @@
  * Everything here is synchronous: a broadcast is appended and delivered in one step, and a
  * resume reads and subscribes in one step, so no broadcast can fall between replay and live.
  */
-import { WIRES } from '../dialect.js'
+import { envelopeAround, JsonText, WIRES, type Wire } from '../dialect.js'
 import { OutboundMessage } from '../message.js'
 import { formatPosition, newEpoch, type Position } from './position.js'
 import type { HistoryOptions, ResumeOutcome } from './types.js'
 
-/** What a dropped entry holds instead of its message. */
-const DROPPED = new OutboundMessage('', '', null)
+/** A kept message, as replays use it. */
+export interface KeptFrame {
+  frameFor(wire: Wire): Buffer
+}
 
-interface Entry {
-  readonly offset: number
-  /** Let go of when the entry is dropped, so a dropped entry still in the FIFO holds nothing. */
-  message: OutboundMessage
-  /** The connection a broadcastFrom left out. */
-  readonly exclude: string | undefined
-  readonly at: number
-  readonly bytes: number
-  readonly log: TopicLog
-  gone: boolean
+const EMPTY = Buffer.alloc(0)
+/**
+ * What an entry counts besides its frame: about what the entry and the Buffer's own object take
+ * on the heap (bench/lib/history-memory.mjs measures about 230 bytes). At the cap a node holds
+ * more than it counts: dropped entries wait in the FIFO until it is compacted.
+ */
+const ENTRY_OVERHEAD = 230
+
+/**
+ * One kept broadcast: only its frame in the array encoding (the one the hornbeam and phoenix
+ * vsn 2 wires share), a Buffer whose bytes the garbage collector never walks. Keeping the
+ * message object would keep the application's payload graph alive for minutes, which costs
+ * every major GC a visit per object; a phoenix vsn 1 (object encoding) replay rebuilds its
+ * frame from these bytes instead.
+ */
+class Entry implements KeptFrame {
+  gone = false
+
+  constructor(
+    readonly offset: number,
+    /** EMPTY once the entry is dropped, so a dropped entry still in the FIFO holds nothing. */
+    public frame: Buffer,
+    /** The connection a broadcastFrom left out. */
+    readonly exclude: string | undefined,
+    readonly at: number,
+    readonly bytes: number,
+    readonly log: TopicLog,
+    readonly event: string,
+  ) {}
+
+  frameFor(wire: Wire): Buffer {
+    if (wire.encoding === 'array') return this.frame
+    const ref = formatPosition(this.log.epoch, this.offset)
+    const [head, tail] = envelopeAround('array', null, ref, this.log.topic, this.event)
+    const text = this.frame.toString('utf8', this.frame.length - this.textLength())
+    const payload = new JsonText(text.slice(head.length, text.length - tail.length))
+    const message = new OutboundMessage(this.log.topic, this.event, payload)
+    message.ref = ref
+    return message.frameFor(wire)
+  }
+
+  /** The frame's UTF-8 text length, from its WebSocket header (server frames are unmasked). */
+  private textLength(): number {
+    const short = this.frame[1]! & 0x7f
+    return short < 126 ? short : short === 126 ? this.frame.readUInt16BE(2) : Number(this.frame.readBigUInt64BE(2))
+  }
 }
 
 class TopicLog {
@@ -87,13 +125,13 @@ export class MemoryHistory {
     const position = formatPosition(log.epoch, offset)
     message.ref = position
     // What the entry costs is what it is kept as: its frame (built now, and shared with the
-    // subscribers whose wire encodes arrays), plus a fixed overhead for the entry itself.
-    const bytes = message.frameFor(WIRES.hornbeam).length + 96
-    const entry: Entry = { offset, message, exclude, at: now, bytes, log, gone: false }
+    // subscribers whose wire encodes arrays), plus the entry's own objects.
+    const frame = message.frameFor(WIRES.hornbeam)
+    const entry = new Entry(offset, frame, exclude, now, frame.length + ENTRY_OVERHEAD, log, message.event)
     log.entries.push(entry)
     log.lastUsed = now
     this.fifo.push(entry)
-    this.bytes += bytes
+    this.bytes += entry.bytes
     this.entries++
     if (log.entries.length > options.size) this.drop(log.entries.shift()!)
     log.trim(now, (e) => this.drop(e))
@@ -101,8 +139,10 @@ export class MemoryHistory {
       const oldest = this.fifo[this.fifoHead++]!
       if (!oldest.gone) this.drop(oldest)
     }
-    // Entries dropped by their topic's size or age stay in the FIFO until it is compacted.
-    if (this.fifo.length - this.fifoHead > 2 * this.entries + 1024) {
+    // Dropped entries leave the FIFO in bulk, both the evicted prefix before fifoHead and those
+    // their topic dropped by size or age, so it holds at most about twice what is kept.
+    const waiting = this.fifo.length - this.fifoHead
+    if (this.fifoHead > waiting + 1024 || waiting > 2 * this.entries + 1024) {
       this.fifo = this.fifo.filter((e, i) => i >= this.fifoHead && !e.gone)
       this.fifoHead = 0
     }
@@ -112,7 +152,7 @@ export class MemoryHistory {
   private drop(entry: Entry): void {
     if (entry.gone) return
     entry.gone = true
-    entry.message = DROPPED
+    entry.frame = EMPTY
     this.bytes -= entry.bytes
     this.entries--
   }
@@ -122,7 +162,7 @@ export class MemoryHistory {
    * cannot be told everything. `previous` is the client's previous connection: what was
    * broadcast from it (and so never sent to it) is not replayed to it either.
    */
-  resume(topic: string, options: HistoryOptions, since: Position, previous: string | undefined): ResumeOutcome<OutboundMessage> {
+  resume(topic: string, options: HistoryOptions, since: Position, previous: string | undefined): ResumeOutcome<KeptFrame> {
     const log = this.log(topic, options)
     const now = this.now()
     log.trim(now, (e) => this.drop(e))
@@ -134,19 +174,19 @@ export class MemoryHistory {
     const first = log.entries[0]
     if (first === undefined || first.offset > since.offset + 1) return { position: top, recovered: false, reason: 'messages expired', messages: [] }
     if (missed > options.maxReplay) return { position: top, recovered: false, reason: 'too many missed', messages: [] }
-    const messages: OutboundMessage[] = []
+    const messages: KeptFrame[] = []
     for (const entry of log.entries) {
-      if (entry.offset > since.offset && (previous === undefined || entry.exclude !== previous)) messages.push(entry.message)
+      if (entry.offset > since.offset && (previous === undefined || entry.exclude !== previous)) messages.push(entry)
     }
     return { position: top, recovered: true, messages }
   }
 
   /** The last `count` messages (what a first join asks for with `hb_recent`), and the top. */
-  recent(topic: string, options: HistoryOptions, count: number): { position: string; messages: OutboundMessage[] } {
+  recent(topic: string, options: HistoryOptions, count: number): { position: string; messages: KeptFrame[] } {
     const log = this.log(topic, options)
     log.trim(this.now(), (e) => this.drop(e))
     const n = Math.max(0, Math.min(count, options.maxReplay, log.entries.length))
-    return { position: formatPosition(log.epoch, log.top), messages: log.entries.slice(log.entries.length - n).map((e) => e.message) }
+    return { position: formatPosition(log.epoch, log.top), messages: log.entries.slice(log.entries.length - n) }
   }
 
   /**

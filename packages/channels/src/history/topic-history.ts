@@ -6,7 +6,7 @@
  */
 import type { Ref, Wire } from '../dialect.js'
 import type { OutboundMessage } from '../message.js'
-import type { MemoryHistory } from './memory.js'
+import type { KeptFrame, MemoryHistory } from './memory.js'
 import { parsePosition } from './position.js'
 import type { HistoryOptions, HistoryRequest, ResumeOutcome } from './types.js'
 
@@ -73,7 +73,7 @@ export class TopicHistory {
       }
       return
     }
-    let outcome: ResumeOutcome<OutboundMessage>
+    let outcome: ResumeOutcome<KeptFrame>
     if (resumed) {
       const since = parsePosition(request!.position)
       outcome = since === undefined
