@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Hornbeam Channels benchmark: Hornbeam on node:http, Fastify and Express against a raw `ws`
-// server (the ceiling) and Socket.IO, each in its own process, driven by the same load generator.
+// Hornbeam Channels benchmark: Hornbeam on node:http, Fastify, Express, Koa, Hono and NestJS
+// against a raw `ws` server (the ceiling) and Socket.IO, each in its own process, driven by the
+// same load generator.
 //
 //   node bench/run.mjs            full run (about 10 minutes)
 //   node bench/run.mjs --quick    smaller counts (under two minutes)
@@ -8,10 +9,17 @@
 //                                 answer or a message did not arrive (counts only, never times)
 // Options:
 //   --out <dir>          where results go (default bench/results; --tiny: a temp directory)
-//   --servers a,b        a subset of: hornbeam-http,hornbeam-fastify,hornbeam-express,ws-raw,socketio
+//   --servers a,b        a subset of: hornbeam-http,hornbeam-fastify,hornbeam-express,hornbeam-koa,
+//                        hornbeam-hono,hornbeam-nest,ws-raw,socketio,
+//                        hornbeam-http-nohistory (not run unless named: hornbeam-http with history off;
+//                        with hornbeam-http beside it the report compares history on / off)
 //   --entries a=path,b=path   builds of the core side by side: each dist/index.js runs as its own
 //                        node:http server (replacing hornbeam-http), compared with the first
-//   --scenarios a,b      a subset of: fanout,joins,presence,cluster
+//   --scenarios a,b      a subset of: fanout,joins,presence,cluster,history-memory,fanout-topics
+//                        (fanout-topics, many topics of 1 to 10 subscribers, only when named)
+//   --per-topic a,b      fanout-topics: subscribers per topic (default 1,2,5,10; quick 1,10)
+//   --topic-sockets n    fanout-topics: clients in all (default 1000), spread over sockets/per-topic topics
+//   --name <label>       results are written as <label>-<date>-<mode>.* and <label>-latest-<mode>.*
 //   --generators <n>     load-generator processes (default 3; tiny 2)
 //   --subscribers a,b    fan-out subscriber counts instead of the mode's (full: 1000,5000,10000)
 //   --sizes a,b          payload sizes in bytes instead of the mode's (100,1024)
@@ -32,6 +40,7 @@ import { summarizeProfiles } from './lib/profile.mjs'
 import { renderMarkdown, evaluateGoals } from './lib/report.mjs'
 import { renderSvg } from './lib/chart.mjs'
 import { compareEntries, entriesFromArgs, kindOf, roundOrder, withEntries } from './lib/entries.mjs'
+import { combineTopicRounds, compareHistory, fanoutTopicsFor, historyRoundOrder } from './lib/history-cost.mjs'
 
 const argv = process.argv.slice(2)
 const flag = (name) => argv.includes(`--${name}`)
@@ -41,12 +50,22 @@ const option = (name) => {
 }
 const mode = flag('tiny') ? 'tiny' : flag('quick') ? 'quick' : 'full'
 
-export const ALL_SERVERS = ['hornbeam-http', 'hornbeam-fastify', 'hornbeam-express', 'ws-raw', 'socketio']
-const HORNBEAM = new Set(['hornbeam-http', 'hornbeam-fastify', 'hornbeam-express'])
+export const DEFAULT_SERVERS = [
+  'hornbeam-http', 'hornbeam-fastify', 'hornbeam-express', 'hornbeam-koa', 'hornbeam-hono', 'hornbeam-nest', 'ws-raw', 'socketio',
+]
+// hornbeam-http-nohistory runs only when named in --servers (history on / off side by side).
+export const ALL_SERVERS = [...DEFAULT_SERVERS, 'hornbeam-http-nohistory']
+const HORNBEAM = new Set([
+  'hornbeam-http', 'hornbeam-fastify', 'hornbeam-express', 'hornbeam-koa', 'hornbeam-hono', 'hornbeam-nest', 'hornbeam-http-nohistory',
+])
 const LABELS = {
   'hornbeam-http': 'Hornbeam (node:http)',
+  'hornbeam-http-nohistory': 'Hornbeam (node:http, history off)',
   'hornbeam-fastify': 'Hornbeam (Fastify)',
   'hornbeam-express': 'Hornbeam (Express)',
+  'hornbeam-koa': 'Hornbeam (Koa)',
+  'hornbeam-hono': 'Hornbeam (Hono)',
+  'hornbeam-nest': 'Hornbeam (NestJS)',
   'ws-raw': 'raw ws (ceiling)',
   socketio: 'Socket.IO',
 }
@@ -69,6 +88,9 @@ const configs = {
     joins: { clients: 1000, perClient: 20 },
     generators: 3,
     profile: true,
+    topics: { sockets: 1000, perTopic: [1, 2, 5, 10] },
+    // fanout-topics warm-up: until every topic's history holds its 100 messages, or this long.
+    topicsWarmupMs: 2000,
   },
   quick: {
     rounds: 1,
@@ -84,6 +106,8 @@ const configs = {
     joins: { clients: 500, perClient: 10 },
     generators: 3,
     profile: false,
+    topics: { sockets: 1000, perTopic: [1, 10] },
+    topicsWarmupMs: 1500,
   },
   tiny: {
     rounds: 1,
@@ -102,16 +126,22 @@ const configs = {
     joins: { clients: 4, perClient: 3 },
     generators: 2,
     profile: false,
+    topics: { sockets: 12, perTopic: [1, 3] },
+    topicsWarmupMessages: 24,
+    topicsWarmupMs: Infinity,
   },
 }
 const cfg = configs[mode]
+cfg.historySize = 100 // the default history: the last 100 broadcasts per topic
 cfg.generators = Number(option('generators') ?? cfg.generators)
 if (option('subscribers')) cfg.subscribers = option('subscribers').split(',').map(Number)
 if (option('rounds')) cfg.rounds = Number(option('rounds'))
 if (option('sizes')) cfg.sizes = option('sizes').split(',').map(Number)
+if (option('per-topic')) cfg.topics.perTopic = option('per-topic').split(',').map(Number)
+if (option('topic-sockets')) cfg.topics.sockets = Number(option('topic-sockets'))
 if (flag('profile')) cfg.profile = true
 if (flag('no-profile')) cfg.profile = false
-const selected = (option('servers')?.split(',') ?? ALL_SERVERS).filter(Boolean)
+const selected = (option('servers')?.split(',') ?? DEFAULT_SERVERS).filter(Boolean)
 for (const s of selected) if (!ALL_SERVERS.includes(s)) throw new Error(`unknown server ${s}; known: ${ALL_SERVERS.join(', ')}`)
 const entries = entriesFromArgs(option('entries'))
 // Server keys: a plain kind, or `hornbeam-http@<name>` for each --entries build.
@@ -122,7 +152,7 @@ function specOf(key) {
   const entry = entries.find((e) => e.server === key)
   return { kind, entry: entry?.path, label: entry ? `${LABELS[kind]} [${entry.name}]` : LABELS[kind] }
 }
-const defaultScenarios = mode === 'tiny' ? ['fanout', 'joins'] : ['fanout', 'joins', 'presence', 'cluster']
+const defaultScenarios = mode === 'tiny' ? ['fanout', 'joins'] : ['fanout', 'joins', 'presence', 'cluster', 'history-memory']
 const scenarios = option('scenarios')?.split(',') ?? defaultScenarios
 const benchDir = fileURLToPath(new URL('.', import.meta.url))
 const outDir = option('out') ?? (mode === 'tiny' ? mkdtempSync(join(tmpdir(), 'hornbeam-bench-')) : join(benchDir, 'results'))
@@ -287,6 +317,20 @@ async function presenceScenario() {
   }
 }
 
+// -- memory per message kept by the history (bench/lib/history-memory.mjs, in its own process)
+
+async function historyMemoryScenario() {
+  const child = new Child('lib/history-memory.mjs', ['--child'], { execArgv: ['--expose-gc'], name: 'history-memory' })
+  try {
+    await child.ready
+    return await child.request('run', { quick: mode !== 'full' }, 600_000)
+  } catch (err) {
+    return { status: 'failed', error: String(err?.message ?? err) }
+  } finally {
+    await child.stop()
+  }
+}
+
 // -- cross-node
 
 async function clusterScenario() {
@@ -301,14 +345,29 @@ async function profilePass() {
   const dir = option('profile-dir') ?? join(tmpdir(), 'hornbeam-bench-profiles', stamp)
   mkdirSync(dir, { recursive: true })
   // node:http: the core without framework noise; with --entries, every build (their profiles side by side).
-  const kinds = entries.length ? entries.map((e) => e.server) : servers.filter((k) => HORNBEAM.has(k)).slice(0, 1)
+  // History on and off side by side: both.
+  const kinds = entries.length
+    ? entries.map((e) => e.server)
+    : servers.includes('hornbeam-http') && servers.includes('hornbeam-http-nohistory')
+      ? ['hornbeam-http', 'hornbeam-http-nohistory']
+      : servers.filter((k) => HORNBEAM.has(k)).slice(0, 1)
   const out = []
   for (const kind of kinds) {
-    const n = cfg.subscribers.at(-1)
-    const fanDir = join(dir, `${kind}-fanout`)
-    log(`profile: ${kind} fan-out to ${n} under --cpu-prof`)
-    await fanoutFor(kind, n, { execArgv: ['--cpu-prof', `--cpu-prof-dir=${fanDir}`], sizes: [100], measureLatency: false })
-    out.push({ server: kind, scenario: `fan-out to ${n}, 100 B (connect + join + broadcast)`, ...summarizeProfiles(fanDir) })
+    // The one-topic fan-out is profiled unless the run has only other scenarios (fanout-topics).
+    if (scenarios.includes('fanout') || !scenarios.includes('fanout-topics')) {
+      const n = cfg.subscribers.at(-1)
+      const fanDir = join(dir, `${kind}-fanout`)
+      log(`profile: ${kind} fan-out to ${n} under --cpu-prof`)
+      await fanoutFor(kind, n, { execArgv: ['--cpu-prof', `--cpu-prof-dir=${fanDir}`], sizes: [100], measureLatency: false })
+      out.push({ server: kind, scenario: `fan-out to ${n}, 100 B (connect + join + broadcast)`, ...summarizeProfiles(fanDir) })
+    }
+    if (scenarios.includes('fanout-topics')) {
+      const k = cfg.topics.perTopic[0]
+      const topicsDir = join(dir, `${kind}-fanout-topics`)
+      log(`profile: ${kind} fanout-topics (${k} per topic) under --cpu-prof`)
+      await fanoutTopicsFor(kind, { spec: specOf, sockets: cfg.topics.sockets, perTopic: k, cfg: { ...cfg, sizes: [100] }, log, execArgv: ['--cpu-prof', `--cpu-prof-dir=${topicsDir}`] })
+      out.push({ server: kind, scenario: `fanout-topics, ${k} subscriber(s) per topic, 100 B (connect + join + warm-up + broadcast)`, ...summarizeProfiles(topicsDir) })
+    }
     if (scenarios.includes('joins')) {
       const joinDir = join(dir, `${kind}-joins`)
       log(`profile: ${kind} joins under --cpu-prof`)
@@ -332,8 +391,10 @@ const result = {
   servers: Object.fromEntries(servers.map((s) => [s, { label: specOf(s).label, ...(specOf(s).entry ? { entry: specOf(s).entry } : {}) }])),
   entries: entries.map(({ name, path, server }) => ({ name, path, server })),
   fanout: [],
+  fanoutTopics: [],
   joins: [],
   presence: null,
+  historyMemory: null,
   cluster: null,
   profiles: null,
 }
@@ -400,16 +461,32 @@ function combineRounds(raw) {
 }
 
 const fanoutRaw = []
+const topicsRaw = []
 let exitCode = 0
 try {
   if (scenarios.includes('fanout')) {
     for (const n of cfg.subscribers) {
       for (let round = 1; round <= cfg.rounds; round++) {
         // Latency is paced and needs no repeat: measured in the first round only.
-        for (const key of roundOrder(servers, round)) fanoutRaw.push({ round, ...(await fanoutFor(key, n, { measureLatency: round === 1 })) })
+        for (const key of historyRoundOrder(roundOrder(servers, round), round)) fanoutRaw.push({ round, ...(await fanoutFor(key, n, { measureLatency: round === 1 })) })
       }
     }
     result.fanout = combineRounds(fanoutRaw)
+  }
+  if (scenarios.includes('fanout-topics')) {
+    for (const k of cfg.topics.perTopic) {
+      for (let round = 1; round <= cfg.rounds; round++) {
+        for (const key of historyRoundOrder(roundOrder(servers, round), round)) {
+          log(`fanout-topics ${key}: ${cfg.topics.sockets} clients, ${k} per topic, round ${round}`)
+          topicsRaw.push({ round, ...(await fanoutTopicsFor(key, { spec: specOf, sockets: cfg.topics.sockets, perTopic: k, cfg, log })) })
+        }
+      }
+    }
+    result.fanoutTopics = combineTopicRounds(topicsRaw)
+  }
+  if (scenarios.includes('history-memory')) {
+    log('memory per message kept by the history (bench/lib/history-memory.mjs)')
+    result.historyMemory = await historyMemoryScenario()
   }
   if (scenarios.includes('joins')) {
     for (const kind of servers) result.joins.push(await joinsFor(kind))
@@ -432,6 +509,7 @@ result.finishedAt = new Date().toISOString()
 result.seconds = Math.round((Date.now() - t0) / 1000)
 result.goals = evaluateGoals(result)
 result.entriesComparison = compareEntries(result)
+result.historyComparison = compareHistory(result)
 
 // The tiny run's verdict: every server answered, every message and join arrived.
 const problems = []
@@ -443,6 +521,15 @@ for (const row of fanoutRaw) {
     }
   }
 }
+for (const row of topicsRaw) {
+  if (row.status !== 'ok') problems.push(`fanout-topics ${row.server} (${row.perTopic} per topic, round ${row.round}): ${row.status}${row.error ? `: ${row.error}` : ''}`)
+  for (const c of row.cells ?? []) {
+    for (const [name, p] of Object.entries({ warmup: c.warmup, throughput: c.throughput, burst: c.burst })) {
+      if (p && p.missing !== 0) problems.push(`fanout-topics ${row.server} ${row.perTopic} per topic ${c.size} B ${name} (round ${row.round}): ${p.missing} deliveries missing`)
+    }
+  }
+}
+if (result.historyMemory && result.historyMemory.status !== 'ok') problems.push(`history-memory: ${result.historyMemory.error}`)
 for (const row of result.joins) if (row.status !== 'ok') problems.push(`joins ${row.server}: ${row.status}${row.error ? `: ${row.error}` : ` (${row.ok}/${row.joins} ok, presence ${row.presenceEntries}/${row.expectedPresenceEntries})`}`)
 if (result.error) problems.push(result.error)
 result.problems = problems
@@ -453,16 +540,21 @@ result.allDelivered =
 mkdirSync(outDir, { recursive: true })
 // A run with a narrowed selection, or with other builds of the core (--entries, or the deprecated
 // BENCH_CHANNELS_ENTRY), is not a full/quick run of this tree: it never replaces latest-<mode>.
-const custom = ['servers', 'scenarios', 'subscribers', 'sizes', 'generators', 'rounds'].some((o) => option(o) !== undefined) || entries.length > 0
-const base = mode === 'tiny' ? 'tiny' : `${stamp}-${mode}${custom ? '-custom' : ''}`
+const custom = ['servers', 'scenarios', 'subscribers', 'sizes', 'generators', 'rounds', 'per-topic', 'topic-sockets', 'name'].some((o) => option(o) !== undefined) || entries.length > 0
+const name = option('name')
+if (name !== undefined && !/^[A-Za-z0-9._-]+$/.test(name)) throw new Error(`--name "${name}": letters, digits, '.', '_' and '-' only`)
+const base = mode === 'tiny' ? (name ? `${name}-tiny` : 'tiny') : name ? `${name}-${stamp}-${mode}` : `${stamp}-${mode}${custom ? '-custom' : ''}`
+// The measurements first: a report that fails to render must not lose them.
+writeFileSync(join(outDir, `${base}.json`), JSON.stringify(result, null, 2) + '\n')
 const files = {
-  json: JSON.stringify(result, null, 2) + '\n',
+  json: null,
   md: renderMarkdown(result),
   svg: renderSvg(result),
 }
 for (const [ext, text] of Object.entries(files)) {
-  writeFileSync(join(outDir, `${base}.${ext}`), text)
+  if (text !== null) writeFileSync(join(outDir, `${base}.${ext}`), text)
   if (mode !== 'tiny' && !custom) copyFileSync(join(outDir, `${base}.${ext}`), join(outDir, `latest-${mode}.${ext}`))
+  if (mode !== 'tiny' && name) copyFileSync(join(outDir, `${base}.${ext}`), join(outDir, `${name}-latest-${mode}.${ext}`))
 }
 log(`wrote ${join(outDir, base)}.{json,md,svg}`)
 if (problems.length) {

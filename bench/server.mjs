@@ -3,8 +3,15 @@
 // Options: { kind, entry?, redisUrl?, presence? } where kind is one of
 //   hornbeam-http     @hornbeam/channels on plain node:http (hub.attach); with `entry` (a path to
 //                     a build's dist/index.js, from run.mjs --entries) that build of the core
+//   hornbeam-http-nohistory  the same with `createHub({ history: false })`: topic history off
+//                     (on by default: the `bench:*` topics keep their last 100 broadcasts), to
+//                     measure what history costs, side by side with hornbeam-http
 //   hornbeam-fastify  @hornbeam/fastify plugin on Fastify 5
 //   hornbeam-express  @hornbeam/express middleware on Express 5
+//   hornbeam-koa      @hornbeam/koa middleware on Koa 3 (app.use(channels(...)), app.listen)
+//   hornbeam-hono     @hornbeam/hono (createChannels: middleware, routes, serve()'s websocket) on
+//                     Hono 4 and @hono/node-server
+//   hornbeam-nest     @hornbeam/nestjs ChannelsModule.forRoot on NestJS 12, platform-express
 //   ws-raw            a bare `ws` server: frames a broadcast once and writes the same buffer to
 //                     every subscriber's TCP socket (the ceiling for Node), speaking just enough
 //                     of the join protocol for the shared load generator
@@ -41,11 +48,14 @@ function send(message) {
 process.on('disconnect', () => process.exit(0))
 
 // -- payloads: JSON.stringify(payload) is exactly `size` bytes (given enough room for s and t).
-const PAD = 'x'.repeat(1 << 20)
+// `p` is a string of its own per message (copied out of PAD, not a slice that shares PAD's
+// memory), as an application's payloads are: a server that keeps messages (topic history) keeps
+// what they really weigh.
+const PAD = Buffer.alloc(1 << 20, 'x')
 function payloadOf(seq, size) {
   const t = nowMicros()
   const base = 15 + String(seq).length + String(t).length // {"s":,"t":,"p":""}
-  return { s: seq, t, p: PAD.slice(0, Math.max(0, size - base)) }
+  return { s: seq, t, p: PAD.toString('latin1', 0, Math.max(0, size - base)) }
 }
 
 // -- the servers. Each returns { port, path, broadcast(topic, payload), stats(), close() }.
@@ -61,7 +71,9 @@ async function hornbeamCommon(hub) {
     stats: () => {
       const s = hub.stats()
       delete s.topics // one key per topic: too big to ship after the join scenario
-      return { connections: s.connections, channels: s.channels, presenceEntries: s.presence.entries, hub: s }
+      // The same for the history's bytes per topic; its totals stay.
+      if (s.history) s.history = { topics: s.history.topics, entries: s.history.entries, bytes: s.history.bytes }
+      return { connections: s.connections, channels: s.channels, presenceEntries: s.presence.entries, history: s.history ?? null, hub: s }
     },
   }
 }
@@ -79,12 +91,12 @@ async function channelsCore() {
   return { core: await import(pathToFileURL(entry).href), from: entry }
 }
 
-async function startHornbeamHttp() {
+async function startHornbeamHttp({ history } = {}) {
   const { core, from } = await channelsCore()
   const { createHub, silentLogger } = core
   let adapter
   if (options.redisUrl) adapter = await redisAdapterFor(options.redisUrl)
-  const hub = createHub({ ...hubOptions, logger: silentLogger, ...(adapter ? { adapter } : {}) })
+  const hub = createHub({ ...hubOptions, logger: silentLogger, ...(adapter ? { adapter } : {}), ...(history === false ? { history: false } : {}) })
   await hub.ready?.()
   const common = await hornbeamCommon(hub)
   const server = createServer((_req, res) => res.end('ok'))
@@ -150,6 +162,97 @@ async function startHornbeamExpress() {
       server.closeAllConnections?.()
       server.close()
     },
+  }
+}
+
+async function startHornbeamKoa() {
+  const { mod, from } = await importPackage('@hornbeam/koa', 'koa')
+  const channels = mod.default ?? mod.channels
+  if (typeof channels !== 'function') throw new MissingPackageError(`${from} has no default export (the middleware factory)`)
+  const { silentLogger } = await import('@hornbeam/channels')
+  const { default: Koa } = await import('koa')
+  const app = new Koa()
+  const mw = channels({ path: '/ws', ...hubOptions, logger: silentLogger })
+  app.use(mw)
+  app.use((ctx) => {
+    ctx.body = 'ok'
+  })
+  // app.listen's server is attached for every channels middleware in app.middleware (@hornbeam/koa).
+  const server = await new Promise((resolve, reject) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s))
+    s.once('error', reject)
+  })
+  const hub = mw.hub
+  const common = await hornbeamCommon(hub)
+  return {
+    ...common,
+    port: server.address().port,
+    path: '/ws/websocket',
+    from,
+    close: async () => {
+      await (mw.close?.() ?? hub.close())
+      server.closeAllConnections?.()
+      server.close()
+    },
+  }
+}
+
+async function startHornbeamHono() {
+  const { mod, from } = await importPackage('@hornbeam/hono', 'hono')
+  const createChannels = mod.default ?? mod.createChannels
+  if (typeof createChannels !== 'function') throw new MissingPackageError(`${from} does not export createChannels`)
+  const { silentLogger } = await import('@hornbeam/channels')
+  const { Hono } = await import('hono')
+  const { serve } = await import('@hono/node-server')
+  const channels = createChannels({ path: '/ws', ...hubOptions, logger: silentLogger })
+  const app = new Hono()
+  app.use(channels.middleware)
+  channels.routes(app)
+  app.get('/', (c) => c.text('ok'))
+  const server = await new Promise((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1', websocket: channels.websocket }, () => resolve(s))
+    s.once('error', reject)
+  })
+  const hub = channels.hub
+  const common = await hornbeamCommon(hub)
+  return {
+    ...common,
+    port: server.address().port,
+    path: '/ws/websocket',
+    from,
+    close: async () => {
+      await (channels.close?.() ?? hub.close())
+      server.closeAllConnections?.()
+      server.close()
+    },
+  }
+}
+
+async function startHornbeamNest() {
+  // Nest's decorators read metadata through reflect-metadata: loaded before anything of Nest's.
+  await import('reflect-metadata')
+  const { mod, from } = await importPackage('@hornbeam/nestjs', 'nestjs')
+  const { ChannelsModule, CHANNELS_HUB } = mod
+  if (typeof ChannelsModule?.forRoot !== 'function') throw new MissingPackageError(`${from} does not export ChannelsModule`)
+  const { silentLogger } = await import('@hornbeam/channels')
+  const { Module } = await import('@nestjs/common')
+  const { NestFactory } = await import('@nestjs/core')
+  // `@Module({ imports: [...] })` without decorator syntax: the decorator applied by hand.
+  class BenchModule {}
+  Module({ imports: [ChannelsModule.forRoot({ path: '/ws', ...hubOptions, logger: silentLogger })] })(BenchModule)
+  const app = await NestFactory.create(BenchModule, { logger: false }) // platform-express, Nest's default
+  await app.listen(0, '127.0.0.1')
+  // The hub the module created (global: CHANNELS_HUB resolves from the app).
+  const hub = app.get(CHANNELS_HUB)
+  const common = await hornbeamCommon(hub)
+  const server = app.getHttpServer()
+  return {
+    ...common,
+    port: server.address().port,
+    path: '/ws/websocket',
+    from,
+    // The module closes its hub in onModuleDestroy (1012 to clients), then Nest closes the server.
+    close: () => app.close(),
   }
 }
 
@@ -280,8 +383,12 @@ async function startSocketIo() {
 
 const starters = {
   'hornbeam-http': startHornbeamHttp,
+  'hornbeam-http-nohistory': () => startHornbeamHttp({ history: false }),
   'hornbeam-fastify': startHornbeamFastify,
   'hornbeam-express': startHornbeamExpress,
+  'hornbeam-koa': startHornbeamKoa,
+  'hornbeam-hono': startHornbeamHono,
+  'hornbeam-nest': startHornbeamNest,
   'ws-raw': startWsRaw,
   socketio: startSocketIo,
 }
@@ -308,6 +415,21 @@ if (srv) {
     if (queue.length > 0) setImmediate(drain)
     else draining = false
   }
+  // Broadcasts spread over many topics (bench/lib/history-cost.mjs): `perTurn` per event-loop
+  // turn, the topics taken in turn, so many topics of few subscribers each cost what they cost.
+  const spread = []
+  let spreading = false
+  const drainSpread = () => {
+    for (let i = 0, n = spread[0].perTurn; i < n && spread.length > 0; i++) {
+      const head = spread[0]
+      srv.broadcast(`${head.prefix}${head.topic}`, payloadOf(head.seq, head.size))
+      head.seq++
+      head.topic = (head.topic + 1) % head.topics
+      if (--head.count === 0) spread.shift()
+    }
+    if (spread.length > 0) setImmediate(drainSpread)
+    else spreading = false
+  }
   const ops = {
     /**
      * Broadcasts `count` messages of `size` bytes to `topic`, numbered from `seq`: all in this
@@ -322,6 +444,18 @@ if (srv) {
       if (!draining) {
         draining = true
         setImmediate(drain)
+      }
+    },
+    /**
+     * Broadcasts `count` messages of `size` bytes numbered from `seq`, the first to topic
+     * `<prefix><topic>`, each next one to the next topic (modulo `topics`); `perTurn` per turn.
+     */
+    broadcastSpread({ prefix, topics, topic, seq, count, size, perTurn = 1 }) {
+      if (count <= 0) return
+      spread.push({ prefix, topics, topic: topic % topics, seq, count, size, perTurn })
+      if (!spreading) {
+        spreading = true
+        setImmediate(drainSpread)
       }
     },
     gc() {

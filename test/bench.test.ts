@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 t.setTimeout(200_000)
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const SERVERS = ['hornbeam-http', 'hornbeam-fastify', 'hornbeam-express', 'ws-raw', 'socketio']
+const SERVERS = ['hornbeam-http', 'hornbeam-fastify', 'hornbeam-express', 'hornbeam-koa', 'hornbeam-hono', 'hornbeam-nest', 'ws-raw', 'socketio']
 
 t.test('bench/run.mjs --tiny: every server answers, every message is delivered', { timeout: 180_000 }, async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'hornbeam-bench-test-'))

@@ -2,12 +2,21 @@
 // peers measured in the same run, as a ratio: (× raw ws / × Socket.IO); builds of the core run side by
 // side (--entries) also get their own section (lib/entries.mjs), as ratios to the first build.
 import { ENTRY_COLORS, kindOf, renderEntries } from './entries.mjs'
+import { renderFanoutTopics, renderHistoryComparison } from './history-cost.mjs'
+import { renderHistoryMemory } from './history-memory.mjs'
 
-const HORNBEAM = ['hornbeam-http', 'hornbeam-fastify', 'hornbeam-express']
+const HORNBEAM = [
+  'hornbeam-http', 'hornbeam-fastify', 'hornbeam-express', 'hornbeam-koa', 'hornbeam-hono', 'hornbeam-nest', 'hornbeam-http-nohistory',
+]
 export const COLORS = {
   'hornbeam-http': '#1f77b4',
+  'hornbeam-http-nohistory': '#ff7f0e',
   'hornbeam-fastify': '#2ca02c',
   'hornbeam-express': '#9467bd',
+  // Not among ENTRY_COLORS, so that --entries builds beside them keep colours of their own.
+  'hornbeam-koa': '#a6761d',
+  'hornbeam-hono': '#e7298a',
+  'hornbeam-nest': '#1b9e77',
   'ws-raw': '#555555',
   socketio: '#d62728',
 }
@@ -134,6 +143,7 @@ export function renderMarkdown(result) {
   }
 
   L.push(...renderEntries(result))
+  L.push(...renderHistoryComparison(result))
 
   const subs = [...new Set(result.fanout.map((r) => r.subscribers))]
   const sizes = [...new Set(result.fanout.flatMap((r) => r.cells.map((c) => c.size)))]
@@ -161,8 +171,8 @@ export function renderMarkdown(result) {
         for (const s of servers) {
           const row = result.fanout.find((r) => r.server === s && r.subscribers === n)
           const c = row?.cells.find((x) => x.size === size)
-          if (!c) {
-            L.push(`| ${fmtInt(n)} | ${label(s)} | ${row ? `${row.status}: ${firstLine(row.error)}` : 'not run'} | | | | | | | |${result.config.rounds > 1 ? ' |' : ''}`)
+          if (!c?.throughput) {
+            L.push(`| ${fmtInt(n)} | ${label(s)} | ${row ? `${row.status}: ${firstLine(row.error ?? (c ? 'no throughput measured' : ''))}` : 'not run'} | | | | | | | |${result.config.rounds > 1 ? ' |' : ''}`)
             continue
           }
           const t = c.throughput
@@ -225,6 +235,8 @@ export function renderMarkdown(result) {
     L.push('')
   }
 
+  L.push(...renderFanoutTopics(result))
+
   if (result.joins?.length) {
     const ws = result.joins.find((r) => r.server === 'ws-raw')
     const sio = result.joins.find((r) => r.server === 'socketio')
@@ -277,6 +289,8 @@ export function renderMarkdown(result) {
     }
     L.push('')
   }
+
+  if (result.historyMemory) L.push(...renderHistoryMemory(result.historyMemory))
 
   if (result.cluster) L.push(...renderCluster(result.cluster), '')
 
