@@ -70,8 +70,14 @@ class TopicLog {
   readonly epoch = newEpoch()
   /** The offset of the last message appended (0: none yet). */
   top = 0
-  readonly entries: Entry[] = []
   lastUsed: number
+  /**
+   * The entries kept are `list[head..]`: the front advances by an index, because shift() on a
+   * long-lived array moves every slot (it was the most expensive line of append); the dead
+   * front is cut off once it is half the list.
+   */
+  private list: Array<Entry | undefined> = []
+  private head = 0
 
   constructor(
     readonly topic: string,
@@ -81,12 +87,39 @@ class TopicLog {
     this.lastUsed = now
   }
 
+  get size(): number {
+    return this.list.length - this.head
+  }
+
+  first(): Entry | undefined {
+    return this.list[this.head]
+  }
+
+  push(entry: Entry): void {
+    this.list.push(entry)
+  }
+
+  /** Removes the oldest entry and returns it. */
+  shift(): Entry | undefined {
+    const entry = this.list[this.head]
+    if (entry === undefined) return undefined
+    this.list[this.head++] = undefined
+    if (this.head >= 32 && this.head * 2 >= this.list.length) {
+      this.list = this.list.slice(this.head)
+      this.head = 0
+    }
+    return entry
+  }
+
+  /** The entries kept, oldest first (a copy). */
+  kept(): Entry[] {
+    return this.list.slice(this.head) as Entry[]
+  }
+
   /** Drops entries from the front that are gone (evicted elsewhere) or past their age. */
-  trim(now: number, onDrop: (entry: Entry) => void): void {
+  trim(now: number, owner: { drop(entry: Entry): void }): void {
     const oldest = now - this.options.ttlMs
-    let n = 0
-    while (n < this.entries.length && (this.entries[n]!.gone || this.entries[n]!.at < oldest)) onDrop(this.entries[n++]!)
-    if (n > 0) this.entries.splice(0, n)
+    for (let first = this.first(); first !== undefined && (first.gone || first.at < oldest); first = this.first()) owner.drop(this.shift()!)
   }
 }
 
@@ -128,13 +161,13 @@ export class MemoryHistory {
     // subscribers whose wire encodes arrays), plus the entry's own objects.
     const frame = message.frameFor(WIRES.hornbeam)
     const entry = new Entry(offset, frame, exclude, now, frame.length + ENTRY_OVERHEAD, log, message.event)
-    log.entries.push(entry)
+    log.push(entry)
     log.lastUsed = now
     this.fifo.push(entry)
     this.bytes += entry.bytes
     this.entries++
-    if (log.entries.length > options.size) this.drop(log.entries.shift()!)
-    log.trim(now, (e) => this.drop(e))
+    if (log.size > options.size) this.drop(log.shift()!)
+    log.trim(now, this)
     while (this.bytes > this.maxBytes && this.fifoHead < this.fifo.length) {
       const oldest = this.fifo[this.fifoHead++]!
       if (!oldest.gone) this.drop(oldest)
@@ -149,7 +182,8 @@ export class MemoryHistory {
     return position
   }
 
-  private drop(entry: Entry): void {
+  /** @internal Lets an entry go (the topic's log calls it as it trims). */
+  drop(entry: Entry): void {
     if (entry.gone) return
     entry.gone = true
     entry.frame = EMPTY
@@ -165,17 +199,17 @@ export class MemoryHistory {
   resume(topic: string, options: HistoryOptions, since: Position, previous: string | undefined): ResumeOutcome<KeptFrame> {
     const log = this.log(topic, options)
     const now = this.now()
-    log.trim(now, (e) => this.drop(e))
+    log.trim(now, this)
     const top = formatPosition(log.epoch, log.top)
     if (since.epoch !== log.epoch) return { position: top, recovered: false, reason: 'unknown epoch', messages: [] }
     if (since.offset > log.top) return { position: top, recovered: false, reason: 'position from the future', messages: [] }
     const missed = log.top - since.offset
     if (missed === 0) return { position: top, recovered: true, messages: [] }
-    const first = log.entries[0]
+    const first = log.first()
     if (first === undefined || first.offset > since.offset + 1) return { position: top, recovered: false, reason: 'messages expired', messages: [] }
     if (missed > options.maxReplay) return { position: top, recovered: false, reason: 'too many missed', messages: [] }
     const messages: KeptFrame[] = []
-    for (const entry of log.entries) {
+    for (const entry of log.kept()) {
       if (entry.offset > since.offset && (previous === undefined || entry.exclude !== previous)) messages.push(entry)
     }
     return { position: top, recovered: true, messages }
@@ -184,9 +218,10 @@ export class MemoryHistory {
   /** The last `count` messages (what a first join asks for with `hb_recent`), and the top. */
   recent(topic: string, options: HistoryOptions, count: number): { position: string; messages: KeptFrame[] } {
     const log = this.log(topic, options)
-    log.trim(this.now(), (e) => this.drop(e))
-    const n = Math.max(0, Math.min(count, options.maxReplay, log.entries.length))
-    return { position: formatPosition(log.epoch, log.top), messages: log.entries.slice(log.entries.length - n) }
+    log.trim(this.now(), this)
+    const kept = log.kept()
+    const n = Math.max(0, Math.min(count, options.maxReplay, kept.length))
+    return { position: formatPosition(log.epoch, log.top), messages: kept.slice(kept.length - n) }
   }
 
   /**
@@ -196,8 +231,8 @@ export class MemoryHistory {
   sweep(inUse: (topic: string) => boolean): void {
     const now = this.now()
     for (const [topic, log] of this.logs) {
-      log.trim(now, (e) => this.drop(e))
-      if (log.entries.length === 0 && now - log.lastUsed > log.options.ttlMs && !inUse(topic)) this.logs.delete(topic)
+      log.trim(now, this)
+      if (log.size === 0 && now - log.lastUsed > log.options.ttlMs && !inUse(topic)) this.logs.delete(topic)
     }
   }
 
@@ -205,7 +240,7 @@ export class MemoryHistory {
   forget(topic: string): void {
     const log = this.logs.get(topic)
     if (log === undefined) return
-    for (const entry of log.entries) this.drop(entry)
+    for (const entry of log.kept()) this.drop(entry)
     this.logs.delete(topic)
   }
 
@@ -218,7 +253,7 @@ export class MemoryHistory {
     const out: Record<string, number> = {}
     for (const [topic, log] of this.logs) {
       let n = 0
-      for (const entry of log.entries) if (!entry.gone) n += entry.bytes
+      for (const entry of log.kept()) if (!entry.gone) n += entry.bytes
       if (n > 0) out[topic] = n
     }
     return out
