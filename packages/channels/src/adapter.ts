@@ -12,6 +12,8 @@
  * - `refusalResponse(refusal)` for a framework's response object, `refuseUpgrade(socket, refusal)`
  *   for a raw socket; `hub.endpoint.guard(socket)` against upgrades that never finish.
  * - `hub.endpoint` (Endpoint): prepare, accept, handleUpgrade.
+ * - `PipelineUpgrades`: upgrades that run through the framework's middleware before the hub gets
+ *   the socket (Express, Koa).
  */
 import { readFile } from 'node:fs/promises'
 import { clientBundleFile } from './client-bundle.js'
@@ -20,6 +22,7 @@ import { definedOnly, type HubOptions } from './options.js'
 import { endpointPaths, type Refusal } from './upgrade.js'
 
 export { Endpoint } from './endpoint.js'
+export { PipelineUpgrades } from './pipeline-upgrade.js'
 export type { Connection } from './connection.js'
 export { endpointPaths, refuseUpgrade } from './upgrade.js'
 export type { AttachOptions, Prepared, Refusal, UpgradeHandler } from './upgrade.js'

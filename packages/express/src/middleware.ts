@@ -9,13 +9,12 @@
  *   to the raw socket, so the middleware listed before ours (sessions, auth) runs first and may
  *   answer with an HTTP status. When the request reaches our middleware, the hub upgrades it.
  */
-import { ServerResponse, type IncomingMessage, type Server } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Server as HttpsServer } from 'node:https'
-import type { Socket as NetSocket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { NextFunction, Request, Response } from 'express'
 import type { ConnectHook, Hub } from '@hornbeam/channels'
-import { clientBundle, clientBundlePath, mountHub, type MountOptions } from '@hornbeam/channels/adapter'
+import { clientBundle, clientBundlePath, mountHub, PipelineUpgrades, type MountOptions } from '@hornbeam/channels/adapter'
 
 declare global {
   namespace Express {
@@ -60,11 +59,6 @@ export interface ChannelsMiddleware {
   close(): Promise<void>
 }
 
-interface Pending {
-  socket: Duplex
-  head: Buffer
-  res: ServerResponse
-}
 interface Mountable {
   listen: (...args: unknown[]) => Server
   on?: (event: 'mount', fn: (parent: Mountable) => void) => unknown
@@ -78,20 +72,15 @@ export function channelsMiddleware(options: ChannelsOptions = {}): ChannelsMiddl
   const mount = mountHub(options)
   const { hub, path } = mount
   const bundlePath = clientBundlePath(path)
-  const pending = new WeakMap<IncomingMessage, Pending>()
+  const upgrades = new PipelineUpgrades(hub.endpoint, mount.owner)
   const attached = new WeakMap<object, () => void>()
   const wrapped = new WeakSet<object>()
   let parent: Mountable | undefined
 
   const mw = function channels(req: Request, res: Response, next: NextFunction): void {
     req.channels = hub
-    const upgrade = pending.get(req)
-    if (upgrade !== undefined) {
-      // The middleware before ours let it through: the socket is the hub's now, not the response's.
-      pending.delete(req)
-      upgrade.res.detachSocket(upgrade.socket as NetSocket)
-      return hub.endpoint.handleUpgrade(req, upgrade.socket, upgrade.head, req, mount.owner)
-    }
+    // The middleware before ours let an upgrade through: the socket is the hub's, not the response's.
+    if (upgrades.handOff(req, req)) return
     if (mount.serveClient && (req.method === 'GET' || req.method === 'HEAD') && pathname(req.originalUrl ?? req.url) === bundlePath) {
       return void clientBundle().then((bundle) => void res.status(bundle.status).set(bundle.headers).end(bundle.body), next)
     }
@@ -116,21 +105,18 @@ export function channelsMiddleware(options: ChannelsOptions = {}): ChannelsMiddl
 
   function upgradeThrough(app: UpgradeApp | undefined, req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (app === undefined) return hub.endpoint.handleUpgrade(req, socket, head, req, mount.owner)
-    const res = new ServerResponse(req)
-    res.shouldKeepAlive = false
-    res.assignSocket(socket as NetSocket)
-    // An earlier middleware answered (401, a redirect): that response goes out, then the socket closes.
-    res.on('finish', () => (socket as NetSocket).destroySoon())
-    pending.set(req, { socket, head, res })
-    app(req, res, (err?: unknown) => {
-      // The request went through the whole app without reaching us (a path prefix, a router), or failed.
-      pending.delete(req)
-      if (res.headersSent) return void socket.destroy()
-      const status = Number((err as { status?: unknown } | undefined)?.status)
-      res.statusCode = err === undefined ? 404 : status >= 400 && status < 600 ? status : 500
-      res.setHeader('Content-Type', 'text/plain')
-      res.end(err === undefined ? 'not found' : 'upgrade refused')
-    })
+    // An earlier middleware answers (401, a redirect), or ours hands off.
+    upgrades.start(req, socket, head, (res) =>
+      app(req, res, (err?: unknown) => {
+        // The request went through the whole app without reaching us (a path prefix, a router), or failed.
+        upgrades.forget(req)
+        if (res.headersSent) return void socket.destroy()
+        const status = Number((err as { status?: unknown } | undefined)?.status)
+        res.statusCode = err === undefined ? 404 : status >= 400 && status < 600 ? status : 500
+        res.setHeader('Content-Type', 'text/plain')
+        res.end(err === undefined ? 'not found' : 'upgrade refused')
+      }),
+    )
   }
 
   function root(): Mountable | undefined {

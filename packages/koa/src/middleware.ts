@@ -9,14 +9,12 @@
  *   socket, so the app's middleware before ours (sessions, auth) runs first and may answer with an
  *   HTTP status. When the request reaches our middleware, the hub takes the socket and upgrades it.
  */
-import { ServerResponse, type IncomingMessage, type Server } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Server as HttpsServer } from 'node:https'
-import type { Socket as NetSocket } from 'node:net'
-import type { Duplex } from 'node:stream'
 import Koa from 'koa'
 import type { Next, ParameterizedContext } from 'koa'
 import type { ConnectHook, Hub } from '@hornbeam/channels'
-import { clientBundle, clientBundlePath, mountHub, type MountOptions } from '@hornbeam/channels/adapter'
+import { clientBundle, clientBundlePath, mountHub, PipelineUpgrades, type MountOptions } from '@hornbeam/channels/adapter'
 
 declare module 'koa' {
   interface BaseContext {
@@ -63,14 +61,6 @@ export interface ChannelsMiddleware {
   close(): Promise<void>
 }
 
-interface Pending {
-  socket: Duplex
-  head: Buffer
-  res: ServerResponse
-  /** The socket's 'close' and 'error' listeners from before the app saw it. */
-  own: Function[]
-}
-
 /** Marks our middleware (for the `listen` wrapper) and a wrapped Koa prototype; shared by the ESM and CommonJS builds. */
 const MARK = Symbol.for('@hornbeam/koa')
 
@@ -78,23 +68,13 @@ export function channels(options: ChannelsOptions = {}): ChannelsMiddleware {
   const mount = mountHub(options)
   const { hub, path } = mount
   const bundlePath = clientBundlePath(path)
-  const pending = new WeakMap<IncomingMessage, Pending>()
+  const upgrades = new PipelineUpgrades(hub.endpoint, mount.owner)
   const attached = new WeakMap<object, () => void>()
 
   const mw = async function channels(ctx: ParameterizedContext<any, {}>, next: Next): Promise<void> {
     ctx.channels = hub
-    const upgrade = pending.get(ctx.req)
-    if (upgrade !== undefined) {
-      // The middleware before ours let it through: the socket is the hub's now, not Koa's response's.
-      pending.delete(ctx.req)
-      ctx.respond = false
-      const { socket, res, own } = upgrade
-      res.detachSocket(socket as NetSocket)
-      // Koa (on-finished) watches the socket for its response's end: it would report a later reset
-      // of the WebSocket as an app error, and keep ctx alive as long as the connection.
-      for (const event of ['close', 'error']) for (const fn of socket.listeners(event)) if (!own.includes(fn)) socket.off(event, fn as () => void)
-      return hub.endpoint.handleUpgrade(ctx.req, socket, upgrade.head, ctx, mount.owner)
-    }
+    // The middleware before ours let an upgrade through: the socket is the hub's, not Koa's response's.
+    if (upgrades.handOff(ctx.req, ctx)) return void (ctx.respond = false)
     if (mount.serveClient && (ctx.method === 'GET' || ctx.method === 'HEAD') && pathname(ctx.originalUrl) === bundlePath) {
       const bundle = await clientBundle()
       ctx.status = bundle.status
@@ -112,25 +92,14 @@ export function channels(options: ChannelsOptions = {}): ChannelsMiddleware {
     const context = app.context as { channels?: Hub } | undefined
     if (context !== undefined) context.channels ??= hub
     // The core's dispatcher matches our paths (and answers 404 when no listener claims one).
-    const unmount = hub.attach(server as Server, { path, onUpgrade: (req, socket, head) => upgradeThrough(handler, req, socket, head) })
+    // An earlier middleware answers (401, a redirect), or nothing does (Koa's 404), or ours hands off.
+    const unmount = hub.attach(server as Server, { path, onUpgrade: (req, socket, head) => upgrades.start(req, socket, head, (res) => handler(req, res)) })
     const detach = () => {
       unmount()
       attached.delete(server)
     }
     attached.set(server, detach)
     return detach
-  }
-
-  function upgradeThrough(handler: ReturnType<UpgradeApp['callback']>, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const own = [...socket.listeners('close'), ...socket.listeners('error')]
-    const res = new ServerResponse(req)
-    res.shouldKeepAlive = false
-    res.assignSocket(socket as NetSocket)
-    // An earlier middleware answered (401, a redirect), or nothing did (Koa's 404): that response
-    // goes out, then the socket closes.
-    res.on('finish', () => (socket as NetSocket).destroySoon())
-    pending.set(req, { socket, head, res, own })
-    handler(req, res)
   }
 
   return Object.assign(mw, {
