@@ -98,3 +98,21 @@ export class Child {
     return this.exited
   }
 }
+
+/**
+ * The child's side of `Child.request`: for each `{ id, op, ... }` it runs `ops[op](msg)` and
+ * answers `{ id, result }` or `{ id, error }` (nothing for a message without an id).
+ */
+export function serveRequests(ops) {
+  const send = (m) => process.connected && process.send(m)
+  process.on('message', async (msg) => {
+    const op = ops[msg?.op]
+    if (!op) return send({ id: msg?.id, error: `unknown op ${msg?.op}` })
+    try {
+      const result = await op(msg)
+      if (msg.id !== undefined) send({ id: msg.id, result })
+    } catch (err) {
+      if (msg.id !== undefined) send({ id: msg.id, error: err?.stack ?? String(err) })
+    }
+  })
+}

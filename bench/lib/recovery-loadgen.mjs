@@ -17,6 +17,7 @@ import http from 'node:http'
 import net from 'node:net'
 import WebSocket from 'ws'
 import { Histogram, nowMicros } from './hist.mjs'
+import { serveRequests } from './child.mjs'
 
 const send = (m) => process.connected && process.send(m)
 process.on('disconnect', () => process.exit(0))
@@ -470,13 +471,5 @@ const ops = {
   },
 }
 
-process.on('message', async (msg) => {
-  const op = ops[msg.op]
-  if (!op) return send({ id: msg.id, error: `unknown op ${msg.op}` })
-  try {
-    send({ id: msg.id, result: await op(msg) })
-  } catch (err) {
-    send({ id: msg.id, error: err?.stack ?? String(err) })
-  }
-})
+serveRequests(ops)
 send({ type: 'ready', pid: process.pid })

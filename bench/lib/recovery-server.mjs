@@ -14,6 +14,7 @@
 import { createServer } from 'node:http'
 import { nowMicros } from './hist.mjs'
 import { importPackage } from './packages.mjs'
+import { serveRequests } from './child.mjs'
 
 const options = JSON.parse(process.argv[2] ?? '{}')
 const kind = options.kind
@@ -147,15 +148,6 @@ if (srv) {
       return { closed: true }
     },
   }
-  process.on('message', async (msg) => {
-    const op = ops[msg.op]
-    if (!op) return send({ id: msg.id, error: `unknown op ${msg.op}` })
-    try {
-      const result = await op(msg)
-      if (msg.id !== undefined) send({ id: msg.id, result })
-    } catch (err) {
-      if (msg.id !== undefined) send({ id: msg.id, error: err?.stack ?? String(err) })
-    }
-  })
+  serveRequests(ops)
   send({ type: 'ready', port: srv.port, pid: process.pid })
 }

@@ -13,6 +13,7 @@ import { createServer } from 'node:http'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createHub, silentLogger } from '@hornbeam/channels'
 import { nowMicros } from './hist.mjs'
+import { serveRequests } from './child.mjs'
 
 const options = JSON.parse(process.argv[2] ?? '{}')
 const send = (m) => process.connected && process.send(m)
@@ -87,15 +88,7 @@ const ops = {
   },
 }
 
-process.on('message', async (msg) => {
-  const op = ops[msg.op]
-  if (!op) return send({ id: msg.id, error: `unknown op ${msg.op}` })
-  try {
-    send({ id: msg.id, result: await op(msg) })
-  } catch (err) {
-    send({ id: msg.id, error: err?.stack ?? String(err) })
-  }
-})
+serveRequests(ops)
 
 if (options.listen) {
   try {
