@@ -53,6 +53,8 @@ const names = {
 /** A protocol client speaking raw frames (arrays, or objects for vsn=1.0.0). */
 export class RawClient {
   readonly frames: Frame[] = []
+  /** The frames that came as binary messages (phoenix v2): their payload (a reply's response) is a Buffer. */
+  readonly binary = new Set<Frame>()
   readonly ws: WebSocket
   readonly names: (typeof names)['hornbeam']
   closeEvent: { code: number; reason: string } | undefined
@@ -66,7 +68,13 @@ export class RawClient {
   ) {
     this.names = names[dialect]
     this.ws = new WebSocket(url)
-    this.ws.on('message', (data) => {
+    this.ws.on('message', (data, isBinary) => {
+      if (isBinary) {
+        const frame = readBinaryMessage(data as Buffer, this.names.reply)
+        this.binary.add(frame)
+        this.frames.push(frame)
+        return this.wake()
+      }
       const parsed = JSON.parse(data.toString())
       this.frames.push(
         Array.isArray(parsed) ? (parsed as Frame) : [parsed.join_ref, parsed.ref, parsed.topic, parsed.event, parsed.payload],
@@ -167,6 +175,14 @@ export class RawClient {
     return reply[4]
   }
 
+  /** Sends a push whose payload is bytes as a binary message (phoenix v2), as phoenix.js does; waits for its reply. */
+  async requestBinary(joinRef: string | null, topic: string, event: string, payload: Uint8Array): Promise<{ status: string; response: any }> {
+    const ref = this.nextRef()
+    this.ws.send(binaryPush(joinRef, ref, topic, event, payload), { binary: true })
+    const reply = await this.waitFor((f) => f[1] === ref && f[3] === this.names.reply, 2000, `reply to binary ${event} ${ref}`)
+    return reply[4]
+  }
+
   /** Joins; returns the reply and the join_ref to use for later pushes. */
   async join(topic: string, payload: unknown = {}): Promise<{ status: string; response: any; joinRef: string }> {
     const ref = this.nextRef()
@@ -190,6 +206,34 @@ export class RawClient {
     this.ws.close()
     await closed
   }
+}
+
+/**
+ * A binary message from the server, read the way phoenix.js reads it (written here from the
+ * layout, not with the server's codec): kind 0 push [join_ref, topic, event], 1 reply
+ * [join_ref, ref, topic, status], 2 broadcast [topic, event]; one size byte per field, then the
+ * fields, then the payload.
+ */
+export function readBinaryMessage(data: Buffer, replyEvent = 'phx_reply'): Frame {
+  const kind = data[0]
+  const count = [3, 4, 2][kind!]
+  if (count === undefined) throw new Error(`unknown binary message kind ${kind}`)
+  let at = 1 + count
+  const fields: string[] = []
+  for (let i = 0; i < count; i++) {
+    fields.push(data.toString('utf8', at, at + data[1 + i]!))
+    at += data[1 + i]!
+  }
+  const payload = data.subarray(at)
+  if (kind === 0) return [fields[0] || null, null, fields[1]!, fields[2]!, payload]
+  if (kind === 1) return [fields[0] || null, fields[1] || null, fields[2]!, replyEvent, { status: fields[3], response: payload }]
+  return [null, null, fields[0]!, fields[1]!, payload]
+}
+
+/** A client's binary push: kind 0, the sizes of join_ref, ref, topic and event, those, then the payload. */
+export function binaryPush(joinRef: string | null, ref: string | null, topic: string, event: string, payload: Uint8Array): Buffer {
+  const fields = [joinRef ?? '', ref ?? '', topic, event].map((f) => Buffer.from(f))
+  return Buffer.concat([Buffer.from([0, ...fields.map((f) => f.length)]), ...fields, payload])
 }
 
 /** A broadcast's position in its topic's history, as the ref slot carries it: `<epoch>:<offset>`. */

@@ -89,8 +89,9 @@ export class ChannelInstance implements SocketHost, MailboxOwner, Subscriber {
 
   private runJoin(frame: InboundFrame): unknown {
     if (this.closing) return undefined
-    // The reserved params are the history's, never the handler's.
-    this.historyRequest = takeHistoryRequest(frame.payload)
+    // The reserved params are the history's, never the handler's. (Join params are never bytes:
+    // inbound.ts refuses a binary join and leaves `{hb_binary}` join params an object.)
+    this.historyRequest = takeHistoryRequest(frame.payload as Record<string, unknown>)
     const schema = this.definition.joinSchema
     if (schema === undefined) return this.callJoin(frame, frame.payload)
     return settle(
@@ -280,10 +281,10 @@ export class ChannelInstance implements SocketHost, MailboxOwner, Subscriber {
     )
   }
 
-  /** Answers `frame` (a join, push or leave) in the form it came in. */
+  /** Answers `frame` (a join, push or leave) in the form it came in (bytes: see Connection.reply). */
   private reply(frame: InboundFrame, status: string, response: unknown): void {
     if (frame.ref === null) return
-    this.conn.send(this.joinRef, frame.ref, this.topic, this.conn.wire.dialect.reply, { status, response }, frame.encoding)
+    this.conn.reply(this.joinRef, frame.ref, this.topic, status, response, frame.encoding)
   }
 
   private sendLifecycle(event: string, payload: unknown): void {

@@ -3,8 +3,10 @@ import type { RawData, WebSocket } from 'ws'
 import { ChannelInstance } from './channel-instance.js'
 import type { LeaveReason } from './channel.js'
 import type { ChannelConnection, ConnectionHost } from './host.js'
-import { decodeFrame, encodeFrame, type Encoding, type InboundFrame, type Ref, type Wire } from './dialect.js'
-import { framePayload, textFrame } from './frame.js'
+import type { Encoding, InboundFrame, Ref, Wire } from './dialect.js'
+import { framePayload, isBinaryFrame } from './frame.js'
+import { decodeMessage, IGNORED } from './inbound.js'
+import { frameForSocket, replyFrame } from './message.js'
 import type { RateState } from './limits.js'
 import type { Socket } from './socket.js'
 
@@ -111,18 +113,15 @@ export class Connection implements RateState, ChannelConnection {
       void this.close(1009, 'message too big')
       return
     }
-    if (isBinary) {
-      host.counters.malformed++
-      void this.close(1003, 'binary frames are not supported')
-      return
-    }
+    // Binary messages count against the rate and the abuse score like text ones.
     const limited = host.limits.admitMessage(this)
     if (limited === 'close') {
       void this.close(1008, 'message rate limit exceeded')
       return
     }
     if (limited === 'drop') return
-    const decoded = decodeFrame(data.toString(), this.wire.encoding, this.wire.dialect.name === 'hornbeam')
+    const decoded = decodeMessage(data, isBinary, this.wire)
+    if (decoded === IGNORED) return void host.counters.binaryIgnored++
     if (!decoded.ok) {
       host.counters.malformed++
       host.logger.debug({ connection: this.id, reason: decoded.reason }, 'malformed frame')
@@ -206,10 +205,15 @@ export class Connection implements RateState, ChannelConnection {
   }
 
   send(joinRef: Ref, ref: Ref, topic: string, event: string, payload: unknown, encoding: Encoding = this.wire.encoding): void {
-    this.writeFrame(textFrame(encodeFrame(encoding, joinRef, ref, topic, event, payload)))
+    this.writeFrame(frameForSocket(this.wire, encoding, joinRef, ref, topic, event, payload))
   }
 
-  /** Writes a frame built by textFrame. The fan-out hot path: keep it lean. */
+  /** Answers a push or join: `{status, response}`, or a binary reply when the response is bytes. */
+  reply(joinRef: Ref, ref: string, topic: string, status: string, response: unknown, encoding: Encoding = this.wire.encoding): void {
+    this.writeFrame(replyFrame(this.wire, encoding, joinRef, ref, topic, status, response))
+  }
+
+  /** Writes a frame built by textFrame or binaryFrame. The fan-out hot path: keep it lean. */
   writeFrame(frame: Buffer): void {
     if (this.closed || this.ws.readyState !== 1) return
     const raw = this.raw
@@ -224,7 +228,7 @@ export class Connection implements RateState, ChannelConnection {
       this.corkOnce(raw)
       raw.write(frame)
     } else {
-      this.ws.send(framePayload(frame), { binary: false })
+      this.ws.send(framePayload(frame), { binary: isBinaryFrame(frame) })
     }
   }
 

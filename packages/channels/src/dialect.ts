@@ -56,12 +56,14 @@ export interface Wire {
   readonly index: number
   /** 0 for arrays, 1 for objects: frames that do not depend on the dialect share this slot. */
   readonly encodingIndex: number
+  /** Speaks phoenix v2 binary frames (binary-frame.ts); the other wires get bytes as JSON. */
+  readonly binary: boolean
 }
 
 export const WIRES = {
-  hornbeam: Object.freeze({ dialect: HORNBEAM, encoding: 'array', index: 0, encodingIndex: 0 }),
-  phoenixV2: Object.freeze({ dialect: PHOENIX, encoding: 'array', index: 1, encodingIndex: 0 }),
-  phoenixV1: Object.freeze({ dialect: PHOENIX, encoding: 'object', index: 2, encodingIndex: 1 }),
+  hornbeam: Object.freeze({ dialect: HORNBEAM, encoding: 'array', index: 0, encodingIndex: 0, binary: false }),
+  phoenixV2: Object.freeze({ dialect: PHOENIX, encoding: 'array', index: 1, encodingIndex: 0, binary: true }),
+  phoenixV1: Object.freeze({ dialect: PHOENIX, encoding: 'object', index: 2, encodingIndex: 1, binary: false }),
 } satisfies Record<string, Wire>
 
 export class UnsupportedVersionError extends Error {}
@@ -86,7 +88,8 @@ export interface InboundFrame {
   ref: Ref
   topic: string
   event: string
-  payload: Record<string, unknown>
+  /** A JSON object, or the bytes of a binary push (phoenix v2) or of a `{hb_binary}` payload. */
+  payload: Record<string, unknown> | Buffer
   /** The form the frame came in, and its reply goes out in. */
   encoding: Encoding
 }

@@ -1,14 +1,33 @@
 /**
- * Server-to-client WebSocket text frames, built once and written as they are. Server frames are
- * never masked, so the same bytes can go to every subscriber of a broadcast.
+ * Server-to-client WebSocket frames (text, and binary for phoenix v2 binary payloads), built once
+ * and written as they are. Server frames are never masked, so the same bytes can go to every
+ * subscriber of a broadcast.
  */
+
+const TEXT = 0x81 // FIN + opcode 1 (text)
+const BINARY = 0x82 // FIN + opcode 2 (binary)
 
 /** Frames `text` as one unfragmented text frame: header and payload in one allocation. */
 export function textFrame(text: string): Buffer {
   const length = Buffer.byteLength(text)
   const buf = Buffer.allocUnsafe(headerSize(length) + length)
-  buf.write(text, writeHeader(buf, length), 'utf8')
+  buf.write(text, writeHeader(buf, length, TEXT), 'utf8')
   return buf
+}
+
+/** Frames `head` then `body` as one unfragmented binary frame, in one allocation (a copy of both). */
+export function binaryFrame(head: Buffer, body: Buffer): Buffer {
+  const length = head.length + body.length
+  const buf = Buffer.allocUnsafe(headerSize(length) + length)
+  const at = writeHeader(buf, length, BINARY)
+  head.copy(buf, at)
+  body.copy(buf, at + head.length)
+  return buf
+}
+
+/** True for a frame made by binaryFrame (ws must be told when it sends the payload itself). */
+export function isBinaryFrame(frame: Buffer): boolean {
+  return frame[0] === BINARY
 }
 
 /**
@@ -20,7 +39,7 @@ export function textFrameParts(head: string, body: Buffer, tail: string): Buffer
   const headLength = Buffer.byteLength(head)
   const length = headLength + body.length + Buffer.byteLength(tail)
   const first = Buffer.allocUnsafe(headerSize(length) + headLength)
-  first.write(head, writeHeader(first, length), 'utf8')
+  first.write(head, writeHeader(first, length, TEXT), 'utf8')
   return [first, body, Buffer.from(tail)]
 }
 
@@ -28,9 +47,9 @@ function headerSize(length: number): number {
   return length < 126 ? 2 : length < 65536 ? 4 : 10
 }
 
-/** Writes a FIN text-frame header for a payload of `length` bytes; returns its size. */
-function writeHeader(buf: Buffer, length: number): number {
-  buf[0] = 0x81 // FIN + opcode 1 (text)
+/** Writes a FIN frame header (`first`: FIN and opcode) for a payload of `length` bytes; returns its size. */
+function writeHeader(buf: Buffer, length: number, first: number): number {
+  buf[0] = first
   if (length < 126) {
     buf[1] = length
     return 2
@@ -46,7 +65,7 @@ function writeHeader(buf: Buffer, length: number): number {
   return 10
 }
 
-/** The payload of a frame made by textFrame, without its header. */
+/** The payload of a frame made by textFrame or binaryFrame, without its header. */
 export function framePayload(frame: Buffer): Buffer {
   const len7 = frame[1]! & 0x7f
   return frame.subarray(len7 < 126 ? 2 : len7 === 126 ? 4 : 10)

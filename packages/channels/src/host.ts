@@ -40,6 +40,8 @@ export interface ChannelConnection extends Outlet {
   readonly host: ChannelHost
   readonly assigns: Record<string, unknown>
   send(joinRef: Ref, ref: Ref, topic: string, event: string, payload: unknown, encoding?: Encoding): void
+  /** A reply `{status, response}` to `ref`; a binary reply on a binary wire when the response is bytes. */
+  reply(joinRef: Ref, ref: string, topic: string, status: string, response: unknown, encoding?: Encoding): void
   /** Keeps the assigns of a socket a handler returned. */
   adopt(socket: Socket<any>): void
   /** The channel ended: it leaves the connection's table. */

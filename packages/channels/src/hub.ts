@@ -122,8 +122,8 @@ export class Hub {
   }
 
   /**
-   * Sends an event to every subscriber of `topic`, on every node. Resolves (never rejects) with
-   * its position in the topic's history, or null. Typed for topics in TopicContracts.
+   * Sends an event (JSON, or bytes: binary-payload.ts) to every subscriber of `topic`, on every node.
+   * Resolves (never rejects) with its position in the topic's history, or null. Typed by TopicContracts.
    */
   broadcast<T extends string, E extends OutEvent<ContractOfTopic<T>>>(topic: T, event: E, ...payload: PayloadArg<OutPayload<ContractOfTopic<T>, E>>): Promise<BroadcastResult>
   broadcast(topic: string, event: string, payload: unknown = {}): Promise<BroadcastResult> {

@@ -22,7 +22,7 @@ export interface MetricsOptions {
 }
 
 type CounterKey =
-  | 'framesIn' | 'framesOut' | 'bytesIn' | 'bytesOut' | 'malformed' | 'joins' | 'joinsRefused' | 'crashes' | 'invalidPayloads' | 'refusedUpgrades'
+  | 'framesIn' | 'framesOut' | 'bytesIn' | 'bytesOut' | 'malformed' | 'binaryIgnored' | 'joins' | 'joinsRefused' | 'crashes' | 'invalidPayloads' | 'refusedUpgrades'
   | 'rateLimited' | 'slowConsumers' | 'droppedFrames' | 'clusterMessagesIgnored' | 'broadcastsFailed' | 'replayed'
   | 'resumesRecovered' | 'resumesNotRecovered'
 
@@ -32,6 +32,7 @@ const counters: Array<[CounterKey, string, string]> = [
   ['bytesIn', 'bytes_in_total', 'Bytes received from clients'],
   ['bytesOut', 'bytes_out_total', 'Bytes written to clients'],
   ['malformed', 'malformed_frames_total', 'Malformed frames received'],
+  ['binaryIgnored', 'binary_frames_ignored_total', 'Binary frames from sockets that speak JSON text only (hornbeam, phoenix vsn 1), ignored'],
   ['joins', 'joins_total', 'Accepted channel joins'],
   ['joinsRefused', 'joins_refused_total', 'Refused channel joins'],
   ['crashes', 'channel_crashes_total', 'Channel handlers that threw'],

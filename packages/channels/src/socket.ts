@@ -56,7 +56,11 @@ export class Socket<A extends object = Record<string, unknown>, C = AnyContract>
     return new Socket(this.host, { ...this.assigns, ...assigns } as Omit<A, keyof M> & M)
   }
 
-  /** Sends an event to this client alone, on this topic. */
+  /**
+   * Sends an event to this client alone, on this topic. A payload of bytes (Buffer, Uint8Array,
+   * ArrayBuffer) is a binary frame on the phoenix v2 wire, `{hb_binary: <base64>}` on JSON wires;
+   * so it is for broadcast and broadcastFrom.
+   */
   push<E extends OutEvent<C>>(event: E, ...payload: PayloadArg<OutPayload<C, E>>): void
   push(event: string, payload: unknown = {}): void {
     this.host.push(event, payload)

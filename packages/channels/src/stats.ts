@@ -8,6 +8,8 @@ export interface HubStats {
   bytesIn: number
   bytesOut: number
   malformed: number
+  /** Binary messages from sockets whose wire is JSON text (hornbeam, phoenix vsn 1): ignored, the socket lives on. */
+  binaryIgnored: number
   joins: number
   joinsRefused: number
   crashes: number
@@ -36,7 +38,7 @@ export type Counters = Omit<HubStats, 'connections' | 'channels' | 'topics' | 'p
 
 export function newCounters(): Counters {
   return {
-    framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, malformed: 0, joins: 0, joinsRefused: 0,
+    framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, malformed: 0, binaryIgnored: 0, joins: 0, joinsRefused: 0,
     crashes: 0, invalidPayloads: 0, refusedUpgrades: 0, rateLimited: 0, slowConsumers: 0, droppedFrames: 0, clusterMessagesIgnored: 0,
     broadcastsFailed: 0, replayed: 0, resumesRecovered: 0, resumesNotRecovered: 0,
   }

@@ -11,6 +11,7 @@ import type { TopicHistory } from './history/topic-history.js'
 import type { Logger } from './logger.js'
 import type { HistoryOptions, HistoryRequest } from './history/types.js'
 import { OutboundMessage } from './message.js'
+import { binaryPayloadOf } from './binary-payload.js'
 import type { PubSubAdapter } from './pubsub.js'
 
 /** A socket's writing side, as fan-out sees it. */
@@ -104,6 +105,9 @@ export class TopicRegistry {
   broadcast(topic: string, event: string, payload: unknown, exclude: string | undefined): BroadcastResult | Promise<BroadcastResult> {
     if (typeof topic !== 'string' || topic.length === 0) throw new TypeError('topic must be a non-empty string')
     if (typeof event !== 'string' || event.length === 0) throw new TypeError('event must be a non-empty string')
+    // Bytes are copied (they may be framed after this returns) and travel as a BinaryPayload,
+    // which is its `{hb_binary}` form to JSON: for other nodes and a shared history alike.
+    payload = binaryPayloadOf(payload, true) ?? payload
     if (this.shared !== undefined) {
       const history = this.topics.get(topic)?.history ?? this.history.policyFor(topic)
       // Delivered here (and everywhere) once the store has given it its position, never without.

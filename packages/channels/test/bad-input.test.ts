@@ -81,11 +81,13 @@ t.test('a non-string topic', async (t) => {
   await bystanderUntouched(t, srv, bystander, bJoin)
 })
 
-t.test('a binary frame closes the offender with 1003', async (t) => {
+t.test('a binary frame on the hornbeam dialect is ignored and counted, the offender lives on', async (t) => {
   const { srv, bystander, offender, bJoin } = await setup(t)
+  const before = srv.hub.stats().binaryIgnored
   offender.sendRaw(Buffer.from([1, 2, 3]), true)
-  const closed = await offender.waitForClose()
-  t.same(closed, { code: 1003, reason: 'binary frames are not supported' })
+  t.same(await offender.request(null, 'hornbeam', 'heartbeat'), { status: 'ok', response: {} }, 'offender socket still answers')
+  t.equal(srv.hub.stats().binaryIgnored, before + 1, 'counted in binaryIgnored')
+  t.notOk(offender.closeEvent, 'not disconnected')
   await bystanderUntouched(t, srv, bystander, bJoin)
 })
 

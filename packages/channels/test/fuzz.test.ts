@@ -4,7 +4,7 @@
 // HB_FUZZ_RUNS=2000 for a longer run; npm test uses a quick one.
 import t from 'tap'
 import fc from 'fast-check'
-import { RawClient, startServer, eventually, sleep } from '../../../test/helpers/wire.js'
+import { RawClient, binaryPush, startServer, eventually, sleep } from '../../../test/helpers/wire.js'
 
 const RUNS = Number(process.env.HB_FUZZ_RUNS ?? 60)
 const TOPICS = ['room:lobby', 'room:1', 'room:', 'nope', 'hornbeam', 'phoenix', '', 'room:a:b', 'x'.repeat(300)]
@@ -25,6 +25,16 @@ const frame: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: fc.string({ maxLength: 40 }) },
   // Mutations of a valid frame: truncated or with a character flipped.
   { weight: 2, arbitrary: fc.tuple(validish.map((f) => JSON.stringify(f)), fc.nat(), fc.string({ minLength: 1, maxLength: 1 })).map(([s, i, c]) => (i % 2 ? s.slice(0, i % (s.length + 1)) : s.slice(0, i % s.length) + c + s.slice((i % s.length) + 1))) },
+)
+
+// Binary messages: random bytes, and binary pushes (phoenix v2's layout) to the scripted topics,
+// some cut short. A phoenix v2 socket decodes them; a hornbeam one ignores them.
+const binary: fc.Arbitrary<Buffer> = fc.oneof(
+  fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b)),
+  fc.tuple(fc.constantFrom('room:lobby', 'room:1', 'nope', 'phoenix'), fc.constantFrom(...EVENTS), fc.uint8Array({ maxLength: 20 }), fc.nat(99), fc.nat(99)).map(([topic, event, bytes, r, cut]) => {
+    const push = binaryPush('1', String(r), topic, event, bytes)
+    return cut < 70 ? push : push.subarray(0, cut % push.length)
+  }),
 )
 
 t.test(`fuzz: ${RUNS} runs of random frames against a live server`, async (t) => {
@@ -59,11 +69,12 @@ t.test(`fuzz: ${RUNS} runs of random frames against a live server`, async (t) =>
   const baseline = { resources: process.getActiveResourcesInfo().length, stats: hub.stats() }
 
   await fc.assert(
-    fc.asyncProperty(fc.array(frame, { minLength: 1, maxLength: 40 }), fc.boolean(), async (frames, phoenix) => {
+    fc.asyncProperty(fc.array(frame, { minLength: 1, maxLength: 40 }), fc.boolean(), fc.array(binary, { maxLength: 10 }), async (frames, phoenix, binaries) => {
       const c = await RawClient.connect(srv.url() + (phoenix ? '?vsn=2.0.0' : ''), phoenix ? 'phoenix' : 'hornbeam')
       // A real join first, so the scripted frames (join_ref "1") reach handlers.
       c.send('1', '0', 'room:lobby', c.names.join, { user: `fuzz${pushes}` })
       for (const f of frames) c.sendRaw(f)
+      for (const b of binaries) c.sendRaw(b, true)
       // Meanwhile the good client works as usual.
       const n = ++pushes
       const reply = await good.request(joinRef, 'room:good', 'echo', { n })
