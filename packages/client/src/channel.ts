@@ -1,4 +1,5 @@
-import { CHANNEL_EVENTS, type ChannelState } from './constants.js'
+import type { ChannelState } from './constants.js'
+import { DIALECTS, type Dialect } from './dialect.js'
 import { Push, type PayloadSource, type PushHost } from './push.js'
 import type { Message, Ref } from './serializer.js'
 import { Timer, type Backoff } from './timer.js'
@@ -16,6 +17,8 @@ export interface ChannelSocket {
   readonly timeout: number
   readonly rejoinAfterMs: Backoff
   readonly jitter: number
+  /** The wire dialect (its event names); the hornbeam dialect when absent. */
+  readonly dialect?: Dialect
   isConnected(): boolean
   makeRef(): string
   push(message: Message): boolean
@@ -59,6 +62,8 @@ export class Channel<C = AnyContract> implements PushHost {
   private readonly rejoinTimer: Timer
   private readonly cursor = new HistoryCursor()
   private readonly recoverCallbacks: Array<(info: RecoverInfo) => void> = []
+  /** The socket's dialect's system event names (hb_join or phx_join, ...). */
+  private readonly events: Dialect['events']
 
   constructor(
     /** The channel's topic, such as `room:lobby`. */
@@ -68,9 +73,10 @@ export class Channel<C = AnyContract> implements PushHost {
     readonly socket: ChannelSocket,
   ) {
     this.timeout = socket.timeout
+    this.events = (socket.dialect ?? DIALECTS.hornbeam).events
     // Every join after the first carries the last position seen: the server replays what was missed.
     const joinParams = () => ({ ...(typeof params === 'function' ? params() : params), ...this.cursor.joinParams() })
-    this.joinPush = new Push(this, CHANNEL_EVENTS.join, joinParams, this.timeout)
+    this.joinPush = new Push(this, this.events.join, joinParams, this.timeout)
     // Registered before any caller's callbacks, so the state is right when theirs run.
     this.joinPush
       .receive('ok', () => this.joinAccepted())
@@ -176,7 +182,7 @@ export class Channel<C = AnyContract> implements PushHost {
     this.joinPush.cancelTimeout()
     this.current = 'leaving'
     this.failBuffered()
-    const leavePush = new Push(this, CHANNEL_EVENTS.leave, {}, timeout)
+    const leavePush = new Push(this, this.events.leave, {}, timeout)
     this.leavePush = leavePush
     const finish = () => this.closeChannel({ reason: 'leave' })
     leavePush.receive('ok', finish).receive('error', finish).receive('timeout', finish)
@@ -197,12 +203,12 @@ export class Channel<C = AnyContract> implements PushHost {
 
   /** Calls `callback(payload)` when the channel closes: left, or closed by the server. */
   onClose(callback: BindingCallback): number {
-    return this.on(CHANNEL_EVENTS.close, callback)
+    return this.bindings.on(this.events.close, callback)
   }
 
   /** Calls `callback(reason)` when the channel breaks (the server's hb_error, or the socket closed); a rejoin follows. */
   onError(callback: BindingCallback): number {
-    return this.on(CHANNEL_EVENTS.error, callback)
+    return this.bindings.on(this.events.error, callback)
   }
 
   /** The ref of the current join: frames of older joins carry another and are stale. */
@@ -232,14 +238,14 @@ export class Channel<C = AnyContract> implements PushHost {
       return
     }
     switch (event) {
-      case CHANNEL_EVENTS.reply: {
+      case this.events.reply: {
         const push = ref === null ? undefined : this.replies.get(ref)
         push?.trigger(payload?.status, payload?.response)
         return
       }
-      case CHANNEL_EVENTS.close:
+      case this.events.close:
         return this.closeChannel(payload)
-      case CHANNEL_EVENTS.error:
+      case this.events.error:
         return this.fail(payload)
       case HISTORY_EVENT: {
         const info = this.cursor.noticed(payload as HistoryNotice)
@@ -247,9 +253,10 @@ export class Channel<C = AnyContract> implements PushHost {
         return this.trigger(event, payload, ref, message.join_ref)
       }
       default:
-        // A broadcast carries its position: one the channel delivered already is a duplicate.
-        if (ref !== null && !this.cursor.accept(ref)) {
-          this.socket.log('channel', `dropped duplicate ${event} on ${this.topic} at ${ref}`, payload)
+        // A broadcast carries its position: one the channel delivered already is a duplicate. A
+        // binary one carries none: the cursor counts those (see HistoryCursor).
+        if (!this.cursor.deliver(ref, message.join_ref === null && payload instanceof Uint8Array)) {
+          this.socket.log('channel', `dropped duplicate ${event} on ${this.topic}${ref === null ? '' : ` at ${ref}`}`, payload)
           return
         }
         return this.trigger(event, payload, ref, message.join_ref)
@@ -301,7 +308,7 @@ export class Channel<C = AnyContract> implements PushHost {
    */
   private isStale({ join_ref, ref, event }: Message): boolean {
     if (join_ref === null || join_ref === this.joinRef()) return false
-    return event === CHANNEL_EVENTS.close || event === CHANNEL_EVENTS.error || (event === CHANNEL_EVENTS.reply && ref === join_ref)
+    return event === this.events.close || event === this.events.error || (event === this.events.reply && ref === join_ref)
   }
 
   private startJoin(timeout: number): void {
@@ -334,7 +341,7 @@ export class Channel<C = AnyContract> implements PushHost {
     // The server may still finish that join: ask it to drop it, so no channel (nor presence) of
     // ours stays there that this client does not follow. Sent before the reset: old join_ref.
     if (this.joinPush.ref !== null && this.socket.isConnected()) {
-      new Push(this, CHANNEL_EVENTS.leave, {}, this.timeout).send()
+      new Push(this, this.events.leave, {}, this.timeout).send()
     }
     this.current = 'errored'
     this.joinPush.reset()
@@ -349,7 +356,7 @@ export class Channel<C = AnyContract> implements PushHost {
     this.current = 'errored'
     this.socket.log('channel', `error: ${this.topic}`, reason)
     if (this.socket.isConnected()) this.rejoinTimer.scheduleTimeout()
-    this.trigger(CHANNEL_EVENTS.error, reason, null, this.joinRef())
+    this.trigger(this.events.error, reason, null, this.joinRef())
   }
 
   private closeChannel(payload: unknown): void {
@@ -360,7 +367,7 @@ export class Channel<C = AnyContract> implements PushHost {
     this.failBuffered()
     this.socket.remove(this)
     this.socket.log('channel', `close: ${this.topic}`, payload)
-    this.trigger(CHANNEL_EVENTS.close, payload, null, this.joinRef())
+    this.trigger(this.events.close, payload, null, this.joinRef())
   }
 
   private failBuffered(): void {

@@ -2,6 +2,14 @@
  * A channel's place in its topic's history: the position of the last broadcast it delivered
  * (`<epoch>:<offset>`, from the frame's ref slot), so that it can ask for what it missed when it
  * rejoins, and drop what it already has.
+ *
+ * Binary broadcasts (phoenix v2 wire) have no ref slot, so no position: the cursor counts those
+ * delivered since its position instead. A resume replays, in order, everything after that
+ * position (but what this client sent with broadcastFrom, which it never received either), so
+ * the first that many broadcasts of bytes in the replay are the ones delivered already, and are
+ * dropped, whether the replay sends them as binary frames or in their JSON form with their
+ * positions. The count ends at the join's `hb_history` (a failed resume replays nothing, and
+ * what follows is live) and at the next positioned broadcast.
  */
 
 /** What `channel.onRecover` callbacks get after a rejoin that asked to resume. */
@@ -33,6 +41,10 @@ export class HistoryCursor {
   private epoch: string | undefined
   private offset = 0
   private connection: string | undefined
+  /** Binary broadcasts delivered since the position. */
+  private binarySince = 0
+  /** Binary broadcasts still to drop at the start of this join's replay. */
+  private binaryToSkip = 0
 
   /** The last position delivered, or undefined before any. */
   get position(): string | undefined {
@@ -51,20 +63,50 @@ export class HistoryCursor {
     if (epoch === this.epoch && offset <= this.offset) return false
     this.epoch = epoch
     this.offset = offset
+    this.binarySince = this.binaryToSkip = 0
     return true
+  }
+
+  /**
+   * A broadcast at `ref` (null: none, as for a binary broadcast) whose payload is bytes or not:
+   * false when the channel delivered it already (see the class comment and accept()).
+   */
+  deliver(ref: string | null, bytes: boolean): boolean {
+    if (bytes && this.binaryToSkip > 0) {
+      this.binaryToSkip--
+      if (ref !== null) this.moveTo(ref)
+      return false
+    }
+    if (ref !== null) return this.accept(ref)
+    if (bytes) this.binarySince++
+    return true
+  }
+
+  private moveTo(ref: string): void {
+    const colon = ref.lastIndexOf(':')
+    const offset = colon > 0 ? Number(ref.slice(colon + 1)) : NaN
+    if (!Number.isSafeInteger(offset)) return
+    this.epoch = ref.slice(0, colon)
+    this.offset = offset
   }
 
   /** The params that make the next join a resume (none before the first position is known). */
   joinParams(): Record<string, string> {
     const params: Record<string, string> = {}
     const position = this.position
-    if (position !== undefined) params[HISTORY_PARAMS.position] = position
+    if (position !== undefined) {
+      params[HISTORY_PARAMS.position] = position
+      // This join is a resume: its replay starts with the binary broadcasts delivered since.
+      this.binaryToSkip = this.binarySince
+    }
     if (this.connection !== undefined) params[HISTORY_PARAMS.previous] = this.connection
     return params
   }
 
   /** A join's `hb_history`: the topic's position from now on, and for a resume, how it went. */
   noticed(notice: HistoryNotice): RecoverInfo | undefined {
+    // The replay (if any) is over: the position below is where counting starts again.
+    this.binarySince = this.binaryToSkip = 0
     if (typeof notice?.connection === 'string') this.connection = notice.connection
     if (typeof notice?.position === 'string') {
       const colon = notice.position.lastIndexOf(':')

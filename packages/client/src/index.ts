@@ -5,6 +5,8 @@
  *   const channel = socket.channel('room:lobby', { username })
  *   channel.join().receive('ok', (resp) => ...)
  *   socket.connect()
+ *
+ * `new Socket('/ws', { dialect: 'phoenix' })` speaks the phoenix v2 wire, with binary payloads.
  */
 export { Socket } from './socket.js'
 export type { SocketOptions, LogFunction, Logger, WebSocketLike, WebSocketConstructor, CloseInfo } from './socket.js'
@@ -20,6 +22,9 @@ export type { Meta, PresenceEntry, PresenceState, PresenceDiff, PresenceSyncOpti
 export { endPointURL } from './endpoint.js'
 export type { Params } from './endpoint.js'
 export { encode, decode } from './serializer.js'
+export { DIALECTS } from './dialect.js'
+export type { Dialect, DialectName } from './dialect.js'
+export { BINARY_KEY } from './bytes.js'
 export type { Message, Ref } from './serializer.js'
 export { Timer, jittered } from './timer.js'
 export type { Backoff } from './timer.js'

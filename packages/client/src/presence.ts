@@ -3,9 +3,10 @@ import { DEFAULT_REJOIN_GRACE_MS, PRESENCE_EVENTS, PRESENCE_REF_KEY } from './co
 import type { Ref } from './serializer.js'
 import { unref } from './timer.js'
 
-/** One tracked presence's metadata, with the `hb_ref` the server gave it. */
+/** One tracked presence's metadata, with the `hb_ref` (phoenix dialect: `phx_ref`) the server gave it. */
 export interface Meta {
   hb_ref?: string
+  phx_ref?: string
   [key: string]: any
 }
 
@@ -281,9 +282,13 @@ export class Presence {
   }
 }
 
+/** The meta's ref: `hb_ref` on the hornbeam dialect, `phx_ref` on the phoenix one. */
 function refOf(meta: Meta): unknown {
-  return meta[PRESENCE_REF_KEY]
+  return meta[PRESENCE_REF_KEY] ?? meta.phx_ref
 }
+
+/** The keys the server adds to a meta (its refs), left out when metas are compared by content. */
+const REF_KEYS = new Set([PRESENCE_REF_KEY, 'phx_ref', 'phx_ref_prev'])
 
 /** The key's own entry; keys are user data, and "__proto__" must stay a plain key. */
 function own(state: PresenceState, key: string): PresenceEntry | undefined {
@@ -317,8 +322,8 @@ function pairMetas(held: Meta[], fresh: Meta[]): { pairs: Array<[Meta, Meta]>; j
 }
 
 function sameContent(a: Meta, b: Meta): boolean {
-  const keys = Object.keys(a).filter((k) => k !== PRESENCE_REF_KEY)
-  const otherKeys = Object.keys(b).filter((k) => k !== PRESENCE_REF_KEY)
+  const keys = Object.keys(a).filter((k) => !REF_KEYS.has(k))
+  const otherKeys = Object.keys(b).filter((k) => !REF_KEYS.has(k))
   return keys.length === otherKeys.length && keys.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual(a[k], b[k]))
 }
 

@@ -8,7 +8,6 @@ import {
   DEFAULT_RESTART_WINDOW_MS,
   DEFAULT_TIMEOUT_MS,
   HEARTBEAT_EVENT,
-  HEARTBEAT_TOPIC,
   SOCKET_STATES,
   defaultReconnectAfterMs,
   defaultRejoinAfterMs,
@@ -16,6 +15,9 @@ import {
 import { endPointURL, type Params } from './endpoint.js'
 import type { PayloadSource } from './push.js'
 import { decode, encode, type Message } from './serializer.js'
+import { encodeBinaryPush } from './binary.js'
+import { bytesOf, isBytes } from './bytes.js'
+import { DIALECTS, type Dialect, type DialectName } from './dialect.js'
 import { Timer, type Backoff } from './timer.js'
 
 /** `logger(kind, msg, data)`: kind is `transport`, `push`, `receive` or `channel`. */
@@ -30,7 +32,10 @@ export interface WebSocketLike {
   onclose: ((event: any) => void) | null
   onmessage: ((event: any) => void) | null
   onerror: ((event: any) => void) | null
-  send(data: string): void
+  /** Set to 'arraybuffer' on the phoenix dialect (a browser's default is 'blob'). */
+  binaryType?: string
+  /** A string; on the phoenix dialect also a Uint8Array (a binary push). */
+  send(data: string | Uint8Array): void
   close(code?: number, reason?: string): void
 }
 
@@ -68,6 +73,11 @@ export interface SocketOptions {
   restartWindowMs?: number
   /** The WebSocket class. Default `globalThis.WebSocket` (browsers, Node 22); on Node 20 pass `ws`. */
   transport?: WebSocketConstructor
+  /**
+   * The wire dialect: 'hornbeam' (the default; JSON text) or 'phoenix' (the phoenix v2 wire,
+   * `vsn=2.0.0`, the `phx_` names; payloads of bytes go and come in binary frames).
+   */
+  dialect?: DialectName
 }
 
 type Callbacks = {
@@ -96,6 +106,8 @@ export class Socket {
   readonly rejoinAfterMs: Backoff
   readonly jitter: number
   readonly restartWindowMs: number
+  /** The wire dialect's names and features (see SocketOptions.dialect). */
+  readonly dialect: Dialect
   private readonly params: Params | (() => Params)
   private readonly logger: LogFunction | undefined
   private readonly transport: WebSocketConstructor | undefined
@@ -124,6 +136,9 @@ export class Socket {
     this.jitter = options.jitter ?? DEFAULT_JITTER
     this.restartWindowMs = options.restartWindowMs ?? DEFAULT_RESTART_WINDOW_MS
     this.transport = options.transport
+    const dialect = options.dialect ?? 'hornbeam'
+    if (!Object.prototype.hasOwnProperty.call(DIALECTS, dialect)) throw new TypeError(`unknown dialect "${dialect}": 'hornbeam' or 'phoenix'`)
+    this.dialect = DIALECTS[dialect]
     this.reconnectTimer = new Timer(() => this.reconnect(), this.reconnectAfterMs, this.jitter)
   }
 
@@ -131,7 +146,9 @@ export class Socket {
 
   /** The URL the next connect() opens (params evaluated now). */
   endPointURL(): string {
-    return endPointURL(this.endPoint, typeof this.params === 'function' ? this.params() : this.params, undefined, this.transport !== undefined)
+    const params = typeof this.params === 'function' ? this.params() : this.params
+    const vsn = this.dialect.vsn
+    return endPointURL(this.endPoint, vsn === undefined ? params : { ...params, vsn }, undefined, this.transport !== undefined)
   }
 
   /** Opens the connection, unless one is open or opening. */
@@ -149,6 +166,7 @@ export class Socket {
     const url = this.endPointURL()
     const conn = new Transport(url)
     this.conn = conn
+    if (this.dialect.binary) conn.binaryType = 'arraybuffer'
     // Without the query: params often hold a token, and logs travel further than they should.
     this.log('transport', `connecting to ${url.split('?')[0]}`)
     conn.onopen = () => conn === this.conn && this.onConnOpen()
@@ -251,7 +269,9 @@ export class Socket {
       return false
     }
     this.log('push', `${message.topic} ${message.event} (${message.join_ref}, ${message.ref})`, message.payload)
-    this.conn!.send(encode(message))
+    const payload = message.payload
+    // Bytes: a binary push on the phoenix wire; encode() writes their JSON form otherwise.
+    this.conn!.send((this.dialect.binary && isBytes(payload) ? encodeBinaryPush(message, bytesOf(payload)) : undefined) ?? encode(message))
     return true
   }
 
@@ -288,13 +308,13 @@ export class Socket {
   private onConnMessage(event: { data: unknown }): void {
     let message: Message
     try {
-      message = decode(event.data)
+      message = decode(event.data, this.dialect.binary)
     } catch (err) {
       this.log('receive', `dropped malformed frame: ${(err as Error).message}`, event.data)
       return
     }
     const { topic, ref } = message
-    if (topic === HEARTBEAT_TOPIC && ref !== null && ref === this.pendingHeartbeatRef) {
+    if (topic === this.dialect.heartbeatTopic && ref !== null && ref === this.pendingHeartbeatRef) {
       this.resetHeartbeat()
       return
     }
@@ -369,7 +389,7 @@ export class Socket {
   private sendHeartbeat(): void {
     if (!this.isConnected()) return
     this.pendingHeartbeatRef = this.makeRef()
-    this.push({ join_ref: null, ref: this.pendingHeartbeatRef, topic: HEARTBEAT_TOPIC, event: HEARTBEAT_EVENT, payload: {} })
+    this.push({ join_ref: null, ref: this.pendingHeartbeatRef, topic: this.dialect.heartbeatTopic, event: HEARTBEAT_EVENT, payload: {} })
     this.heartbeatTimeoutTimer = setTimeout(() => this.heartbeatTimedOut(), this.heartbeatIntervalMs)
   }
 
