@@ -6,8 +6,11 @@
 // { type: 'done', seq } when every joined client of this process has received message `seq`.
 //
 // Clients speak the hornbeam wire protocol over `ws` (kind 'hornbeam', also used for the raw ws
-// server, which answers the same join) or Socket.IO over socket.io-client (kind 'socketio',
-// websocket transport only).
+// server, which answers the same join), the phoenix v2 wire (kind 'phoenix': `vsn=2.0.0`,
+// phx_join, binary broadcasts) or Socket.IO over socket.io-client (kind 'socketio', websocket
+// transport only). Binary broadcasts (bench/lib/binary-cost.mjs) carry seq and send time in their
+// first 12 bytes (uint32, float64), as binary frames or, on the hornbeam wire, in their
+// {"hb_binary": "<base64>"} form.
 import WebSocket from 'ws'
 import { Histogram, nowMicros } from './lib/hist.mjs'
 import { serveRequests } from './lib/child.mjs'
@@ -26,6 +29,7 @@ let trackDone = true
 
 const MARK = Buffer.from('"m",{"s":')
 const T_MARK = Buffer.from(',"t":')
+const BINARY_MARK = Buffer.from('"m",{"hb_binary":"')
 
 /** Reads the unsigned integer at buf[i...], up to the first non-digit. */
 function readInt(buf, i) {
@@ -60,12 +64,19 @@ class Client {
 
 // -- hornbeam protocol over ws
 
-function openHornbeam(url, index) {
+/** A binary broadcast (phoenix v2 kind 2: kind, |topic|, |event|, topic, event, payload). */
+function deliveredBinary(client, buf) {
+  if (buf[0] !== 2) return void unexpected++
+  const at = 3 + buf[1] + buf[2]
+  delivered(client, buf.readUInt32BE(at), buf.readDoubleBE(at + 4))
+}
+
+function openHornbeam(url, index, kind = 'hornbeam') {
   return new Promise((resolve, reject) => {
     const client = new Client(index)
-    const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true })
+    const ws = new WebSocket(kind === 'phoenix' ? `${url}?vsn=2.0.0` : url, { perMessageDeflate: false, skipUTF8Validation: true })
     client.ws = ws
-    client.kind = 'hornbeam'
+    client.kind = kind
     const timer = setTimeout(() => (ws.terminate(), reject(new Error('connect timeout'))), 60_000)
     ws.on('open', () => {
       clearTimeout(timer)
@@ -76,13 +87,20 @@ function openHornbeam(url, index) {
       reject(err)
     })
     ws.on('close', () => (client.closed = true))
-    ws.on('message', (data) => {
+    ws.on('message', (data, isBinary) => {
       const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
+      if (isBinary) return deliveredBinary(client, buf)
       const i = buf.indexOf(MARK)
       if (i >= 0) {
         const seq = readInt(buf, i + MARK.length)
         const j = buf.indexOf(T_MARK, i + MARK.length)
         if (j >= 0) return delivered(client, seq, readInt(buf, j + T_MARK.length))
+      }
+      const b = buf.indexOf(BINARY_MARK)
+      // The JSON form of a binary broadcast: its first 12 bytes are the first 16 base64 characters.
+      if (b >= 0) {
+        const head = Buffer.from(buf.toString('latin1', b + BINARY_MARK.length, b + BINARY_MARK.length + 16), 'base64')
+        return delivered(client, head.readUInt32BE(0), head.readDoubleBE(4))
       }
       let frame
       try {
@@ -118,7 +136,7 @@ function joinHornbeam(client, topic, params) {
   return new Promise((resolve) => {
     const ref = String(++client.refSeq)
     client.acks.set(ref, (payload) => resolve(payload?.status === 'ok'))
-    client.ws.send(JSON.stringify([ref, ref, topic, 'hb_join', params ?? {}]))
+    client.ws.send(JSON.stringify([ref, ref, topic, client.kind === 'phoenix' ? 'phx_join' : 'hb_join', params ?? {}]))
   })
 }
 
@@ -143,7 +161,7 @@ function joinSocketIo(client, topic, params) {
   return new Promise((resolve) => client.socket.emit('hb_join', topic, params ?? {}, (r) => resolve(r?.status === 'ok')))
 }
 
-const open = (kind, url, index) => (kind === 'socketio' ? openSocketIo(url, index) : openHornbeam(url, index))
+const open = (kind, url, index) => (kind === 'socketio' ? openSocketIo(url, index) : openHornbeam(url, index, kind))
 const join = (client, topic, params) => (client.kind === 'socketio' ? joinSocketIo(client, topic, params) : joinHornbeam(client, topic, params))
 
 /** Runs `fn` over `items` with at most `limit` in flight. */

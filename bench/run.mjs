@@ -15,8 +15,10 @@
 //                        with hornbeam-http beside it the report compares history on / off)
 //   --entries a=path,b=path   builds of the core side by side: each dist/index.js runs as its own
 //                        node:http server (replacing hornbeam-http), compared with the first
-//   --scenarios a,b      a subset of: fanout,joins,presence,cluster,history-memory,fanout-topics
-//                        (fanout-topics, many topics of 1 to 10 subscribers, only when named)
+//   --scenarios a,b      a subset of: fanout,joins,presence,cluster,history-memory,fanout-topics,binary
+//                        (fanout-topics, many topics of 1 to 10 subscribers, only when named; binary,
+//                        binary broadcasts against text ones of the same size, only when named:
+//                        takes --subscribers, --sizes, --rounds)
 //   --per-topic a,b      fanout-topics: subscribers per topic (default 1,2,5,10; quick 1,10)
 //   --topic-sockets n    fanout-topics: clients in all (default 1000), spread over sockets/per-topic topics
 //   --name <label>       results are written as <label>-<date>-<mode>.* and <label>-latest-<mode>.*
@@ -41,6 +43,7 @@ import { renderMarkdown, evaluateGoals } from './lib/report.mjs'
 import { renderSvg } from './lib/chart.mjs'
 import { compareEntries, entriesFromArgs, kindOf, roundOrder, withEntries } from './lib/entries.mjs'
 import { combineTopicRounds, compareHistory, fanoutTopicsFor, historyRoundOrder } from './lib/history-cost.mjs'
+import { binaryCost } from './lib/binary-cost.mjs'
 
 const argv = process.argv.slice(2)
 const flag = (name) => argv.includes(`--${name}`)
@@ -395,6 +398,7 @@ const result = {
   joins: [],
   presence: null,
   historyMemory: null,
+  binary: null,
   cluster: null,
   profiles: null,
 }
@@ -484,6 +488,10 @@ try {
     }
     result.fanoutTopics = combineTopicRounds(topicsRaw)
   }
+  if (scenarios.includes('binary')) {
+    log('binary broadcasts against text ones (bench/lib/binary-cost.mjs)')
+    result.binary = await binaryCost({ subscribers: cfg.subscribers, sizes: cfg.sizes, rounds: cfg.rounds, cfg, log })
+  }
   if (scenarios.includes('history-memory')) {
     log('memory per message kept by the history (bench/lib/history-memory.mjs)')
     result.historyMemory = await historyMemoryScenario()
@@ -530,6 +538,7 @@ for (const row of topicsRaw) {
   }
 }
 if (result.historyMemory && result.historyMemory.status !== 'ok') problems.push(`history-memory: ${result.historyMemory.error}`)
+if (result.binary) problems.push(...result.binary.problems)
 for (const row of result.joins) if (row.status !== 'ok') problems.push(`joins ${row.server}: ${row.status}${row.error ? `: ${row.error}` : ` (${row.ok}/${row.joins} ok, presence ${row.presenceEntries}/${row.expectedPresenceEntries})`}`)
 if (result.error) problems.push(result.error)
 result.problems = problems

@@ -59,6 +59,20 @@ function payloadOf(seq, size) {
   return { s: seq, t, p: PAD.toString('latin1', 0, Math.max(0, size - base)) }
 }
 
+/**
+ * A binary payload of exactly `size` bytes (at least 12): seq (uint32) and the send time
+ * (float64, µs) first, then padding, a Buffer of its own per message as payloadOf's string is.
+ */
+function bytesOf(seq, size) {
+  const buf = Buffer.allocUnsafe(Math.max(12, size))
+  buf.writeUInt32BE(seq, 0)
+  buf.writeDoubleBE(nowMicros(), 4)
+  PAD.copy(buf, 12, 0, buf.length - 12)
+  return buf
+}
+
+const messageOf = (seq, size, binary) => (binary ? bytesOf(seq, size) : payloadOf(seq, size))
+
 // -- the servers. Each returns { port, path, broadcast(topic, payload), stats(), close() }.
 
 async function hornbeamCommon(hub) {
@@ -412,7 +426,7 @@ if (srv) {
   let draining = false
   const drain = () => {
     const m = queue.shift()
-    srv.broadcast(m.topic, payloadOf(m.seq, m.size))
+    srv.broadcast(m.topic, messageOf(m.seq, m.size, m.binary))
     if (queue.length > 0) setImmediate(drain)
     else draining = false
   }
@@ -434,14 +448,14 @@ if (srv) {
   const ops = {
     /**
      * Broadcasts `count` messages of `size` bytes to `topic`, numbered from `seq`: all in this
-     * turn when `burst`, else one per turn.
+     * turn when `burst`, else one per turn; JSON payloads, or bytes when `binary`.
      */
-    broadcast({ topic, seq, count = 1, size, burst = false }) {
+    broadcast({ topic, seq, count = 1, size, burst = false, binary = false }) {
       if (burst) {
-        for (let i = 0; i < count; i++) srv.broadcast(topic, payloadOf(seq + i, size))
+        for (let i = 0; i < count; i++) srv.broadcast(topic, messageOf(seq + i, size, binary))
         return
       }
-      for (let i = 0; i < count; i++) queue.push({ topic, seq: seq + i, size })
+      for (let i = 0; i < count; i++) queue.push({ topic, seq: seq + i, size, binary })
       if (!draining) {
         draining = true
         setImmediate(drain)

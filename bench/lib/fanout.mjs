@@ -88,10 +88,10 @@ export const sum = (xs) => xs.reduce((a, b) => a + b, 0)
  * then waits for the messages in flight (up to `stallMs` without progress).
  * With window 1 and a `gapMs`, it is a paced run: one broadcast at a time, for latency.
  * Each broadcast runs in its own server turn, unless `burst` > 1: then that many go out in one
- * turn (what a server that corks per turn can coalesce).
+ * turn (what a server that corks per turn can coalesce). `binary`: payloads of bytes.
  * Resolves { sent, completed, startedAt, endedAt } (monotonic µs).
  */
-export function pump({ sender, gens, topic, size, window, burst = 1, durationMs = Infinity, maxMessages = Infinity, seqStart, gapMs = 0, stallMs = 20_000 }) {
+export function pump({ sender, gens, topic, size, window, burst = 1, durationMs = Infinity, maxMessages = Infinity, seqStart, gapMs = 0, stallMs = 20_000, binary = false }) {
   const active = gens.filter((g) => g.joined > 0)
   return new Promise((resolve) => {
     const counts = new Map()
@@ -132,7 +132,7 @@ export function pump({ sender, gens, topic, size, window, burst = 1, durationMs 
       // `burst` > 1: that many broadcasts in one server turn (one command), sent when they fit.
       while (!stopping && inFlight + burst <= Math.max(window, burst) && sent < maxMessages) {
         const count = Math.min(burst, maxMessages - sent)
-        sender.post('broadcast', { topic, seq, count, size, burst: burst > 1 })
+        sender.post('broadcast', { topic, seq, count, size, burst: burst > 1, binary })
         seq += count
         sent += count
         inFlight += count
