@@ -78,6 +78,7 @@ export function registerMetrics(hub: Hub, options: MetricsOptions = {}): client.
   gauge('presence_peers_down', 'Cluster peers currently marked down', (s) => s.presence.downPeers)
   gauge('history_entries', 'Messages kept by the in-memory history', (s) => s.history.entries)
   gauge('history_bytes', 'Bytes kept by the in-memory history', (s) => s.history.bytes)
+  gauge('history_allocated_bytes', 'Bytes the in-memory history holds for frames (what its maxBytes bounds)', (s) => s.history.allocated)
   if (options.perTopicHistory) {
     new client.Gauge({
       name: prefix + 'history_topic_bytes',

@@ -30,7 +30,7 @@ export interface HubStats {
   resumesNotRecovered: number
   presence: { entries: number; topics: number; peers: number; downPeers: number }
   /** Topic histories kept on this node, their messages and bytes (in all and per topic). */
-  history: { topics: number; entries: number; bytes: number; topicBytes: Record<string, number> }
+  history: { topics: number; entries: number; bytes: number; allocated: number; topicBytes: Record<string, number> }
 }
 
 /** The hub's counters: one object, incremented in place by whoever counts. */

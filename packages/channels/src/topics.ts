@@ -10,6 +10,7 @@ import { SharedDelivery } from './history/shared-delivery.js'
 import type { TopicHistory } from './history/topic-history.js'
 import type { Logger } from './logger.js'
 import type { HistoryOptions, HistoryRequest } from './history/types.js'
+import type { HubStats } from './stats.js'
 import { OutboundMessage } from './message.js'
 import { binaryPayloadOf } from './binary-payload.js'
 import type { PubSubAdapter } from './pubsub.js'
@@ -245,7 +246,7 @@ export class TopicRegistry {
     clearInterval(this.sweeper)
   }
 
-  historyStats(): { topics: number; entries: number; bytes: number; topicBytes: Record<string, number> } {
+  historyStats(): HubStats['history'] {
     return { ...this.history.engine.stats(), topicBytes: this.history.engine.bytesByTopic() }
   }
 

@@ -103,3 +103,32 @@ t.test('a binary frame on a hornbeam or vsn 1 socket is ignored and counted; the
   t.notOk(hb.closeEvent || v1.closeEvent, 'nobody was disconnected')
   t.same(received, [{ after: true }, { after: true }], 'no handler saw the binary frames')
 })
+
+t.test('the in-memory history replays bytes as binary frames to phoenix v2, in the JSON form with positions to JSON wires', async (t) => {
+  const { srv, v2 } = await setup(t)
+  const start = (await v2.waitFor((f) => f[3] === 'hb_history'))[4].position as string
+  await srv.hub.broadcast('room:lobby', 'frame', bytes)
+  const after = await srv.hub.broadcast('room:lobby', 'text', { n: 1 })
+  const resumers = {
+    v2: await RawClient.connect(srv.url() + '?vsn=2.0.0', 'phoenix'),
+    v1: await RawClient.connect(srv.url() + '?vsn=1.0.0', 'phoenix', true),
+    hb: await RawClient.connect(srv.url()),
+  }
+  t.teardown(() => Promise.all(Object.values(resumers).map((c) => c.close())))
+  for (const [name, c] of Object.entries(resumers)) {
+    await c.join('room:lobby', { hb_position: start })
+    const notice = (await c.waitFor((f) => f[3] === 'hb_history'))[4]
+    t.match(notice, { resumed: true, recovered: true, replayed: 2 }, `${name}: both replayed`)
+    const [frame, text] = [c.events('room:lobby', 'frame')[0]!, c.events('room:lobby', 'text')[0]!]
+    t.same(text[4], { n: 1 }, `${name}: the text message after it`)
+    t.equal(text[1], after.ok ? after.position : undefined, `${name}: the text message with its position`)
+    if (name === 'v2') {
+      t.ok(c.binary.has(frame), 'v2: the bytes as a binary frame (kind 2)')
+      t.same(frame, [null, null, 'room:lobby', 'frame', bytes], 'v2: the bytes, no position slot')
+    } else {
+      t.notOk(c.binary.has(frame), `${name}: a text frame`)
+      t.same(frame[4], { hb_binary: base64 }, `${name}: the JSON form`)
+      t.match(frame[1], /^[a-z][a-z0-9]+:\d+$/, `${name}: with its position`)
+    }
+  }
+})

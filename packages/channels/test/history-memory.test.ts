@@ -2,7 +2,8 @@
 // size and age bounds, the hub-wide byte bound (oldest first, across topics), what a resume can
 // and cannot be told, and forgetting a topic.
 import t from 'tap'
-import { MemoryHistory, OutboundMessage, parsePosition } from './fixtures/internals.js'
+import fc from 'fast-check'
+import { framePayload, MemoryHistory, OutboundMessage, parsePosition, SLOT_BYTES, WIRES } from './fixtures/internals.js'
 
 const options = { size: 5, ttlMs: 1000, maxReplay: 100 }
 
@@ -68,7 +69,7 @@ t.test('the hub-wide byte bound evicts the oldest messages first, whatever their
   const one = setup().history
   const size = (() => {
     one.append('x', options, new OutboundMessage('x', 'm', { n: 1 }), undefined)
-    return one.stats().bytes
+    return one.stats().bytes // its frame and its slot; under so small a bound, a frame is its own chunk
   })()
   const { history, append } = setup(size * 3)
   const a = parsePosition(append('a', 1))!
@@ -76,7 +77,7 @@ t.test('the hub-wide byte bound evicts the oldest messages first, whatever their
   append('a', 2)
   append('b', 2) // over the bound: a's first message goes
   t.equal(history.stats().entries, 3)
-  t.ok(history.stats().bytes <= size * 3)
+  t.ok(history.stats().allocated + 3 * SLOT_BYTES <= size * 3)
   t.same(history.resume('a', options, { epoch: a.epoch, offset: 0 }, undefined).reason, 'messages expired', 'a:1 evicted')
   t.equal(history.resume('a', options, a, undefined).recovered, true, 'a:2 kept')
 })
@@ -94,15 +95,80 @@ t.test('recent: the last N (what is kept when N is more); sweep and forget end a
   t.equal(history.stats().topics, 0, 'idle and empty: forgotten')
   t.not(parsePosition(append('a', 4))!.epoch, epoch, 'a new log, a new epoch')
   history.forget('a')
-  t.same(history.stats(), { topics: 0, entries: 0, bytes: 0 })
+  t.same(history.stats(), { topics: 0, entries: 0, bytes: 0, allocated: 0 }, 'nothing held')
 })
 
-t.test('evicting under the hub-wide bound for ever holds no more than a bounded list of entries', async (t) => {
+t.test('evicting under the hub-wide bound for ever holds no more memory than the bound', async (t) => {
   const { history, append } = setup(20_000)
   for (let n = 1; n <= 200_000; n++) append(`t${n % 50}`, n)
-  const { entries } = history.stats()
+  const { entries, allocated } = history.stats()
   t.ok(entries > 0 && entries < 400, `${entries} kept under 20 kB`)
-  // What the engine still references for its oldest-first order: kept entries plus bounded slack.
-  const order = (history as unknown as { fifo: unknown[] }).fifo.length
-  t.ok(order <= 3 * entries + 2048, `the eviction order holds ${order} references for ${entries} entries`)
+  t.ok(allocated <= 20_000, `${allocated} bytes of frames held for a 20,000-byte bound`)
+  const chunks = (history as unknown as { arena: { chunkCount: number } }).arena.chunkCount
+  t.ok(chunks <= 20, `${chunks} chunks, released or not, still listed`)
+})
+
+t.test('a chunk goes as soon as its messages are gone, and a replayed frame outlives its chunk', async (t) => {
+  const { history, append, payloads, tick } = setup(1 << 20)
+  const start = parsePosition(append('a', 1))!
+  for (let n = 2; n <= 3000; n++) append('a', n) // 5 kept; the chunks before the last ones are let go
+  t.equal(history.stats().entries, 5)
+  t.ok(history.stats().allocated <= 2 * 65_536, `${history.stats().allocated} bytes held for 5 messages`)
+  const replay = history.resume('a', options, { epoch: start.epoch, offset: 2995 }, undefined).messages
+  t.same(payloads(replay), [2996, 2997, 2998, 2999, 3000])
+  tick(2000)
+  history.sweep(() => false)
+  for (let n = 1; n <= 3000; n++) append('b', n) // writes new chunks, never the old ones
+  t.same(payloads(replay), [2996, 2997, 2998, 2999, 3000], 'the views handed out are intact')
+  t.same(history.stats().topics, 1)
+})
+
+t.test('a message bigger than the bound is not kept, and a resume across it is not recovered', async (t) => {
+  const { history, append } = setup(2000)
+  const first = parsePosition(append('a', 1))!
+  history.append('a', options, new OutboundMessage('a', 'm', { n: 'x'.repeat(5000) }), undefined)
+  append('a', 3)
+  t.same(history.stats().entries, 1, 'only 3 is kept')
+  t.same(history.resume('a', options, first, undefined).reason, 'messages expired')
+})
+
+t.test('property: a log answers as a list of its last `size` messages younger than ttlMs', async (t) => {
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant('append' as const), topic: fc.constantFrom('a', 'b'), exclude: fc.option(fc.constantFrom('c1', 'c2'), { nil: undefined }) }),
+    fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 1200 }) }),
+    fc.record({ kind: fc.constant('resume' as const), topic: fc.constantFrom('a', 'b'), back: fc.integer({ min: 0, max: 12 }), previous: fc.option(fc.constantFrom('c1', 'c2'), { nil: undefined }) }),
+  )
+  fc.assert(
+    fc.property(fc.array(op, { minLength: 10, maxLength: 120, size: 'max' }), fc.integer({ min: 1, max: 9 }), (ops, size) => {
+      const opts = { size, ttlMs: 1000, maxReplay: 100 }
+      let now = 0
+      const history = new MemoryHistory(1 << 30, () => now)
+      const model = new Map<string, { epoch: string; top: number; kept: Array<{ offset: number; at: number; exclude?: string | undefined; n: number }> }>()
+      let n = 0
+      for (const o of ops) {
+        if (o.kind === 'tick') now += o.ms
+        else if (o.kind === 'append') {
+          const position = parsePosition(history.append(o.topic, opts, new OutboundMessage(o.topic, 'm', { n: ++n }), o.exclude))!
+          const log = model.get(o.topic) ?? { epoch: position.epoch, top: 0, kept: [] }
+          model.set(o.topic, log)
+          log.kept.push({ offset: ++log.top, at: now, exclude: o.exclude, n })
+          if (position.offset !== log.top) return false
+        } else {
+          const log = model.get(o.topic)
+          if (log === undefined) continue
+          const kept = log.kept.filter((e) => e.at >= now - opts.ttlMs).slice(-size)
+          const since = Math.max(0, log.top - o.back)
+          const got = history.resume(o.topic, opts, { epoch: log.epoch, offset: since }, o.previous)
+          const complete = since === log.top || (kept.length > 0 && kept[0]!.offset <= since + 1)
+          if (got.recovered !== complete) return false
+          const expected = complete ? kept.filter((e) => e.offset > since && (o.previous === undefined || e.exclude !== o.previous)).map((e) => e.n) : []
+          const seen = got.messages.map((m) => JSON.parse(framePayload(m.frameFor(WIRES.hornbeam)).toString())[4].n)
+          if (JSON.stringify(seen) !== JSON.stringify(expected)) return false
+        }
+      }
+      return true
+    }),
+    { numRuns: 500 },
+  )
+  t.pass('500 runs agree with the model')
 })

@@ -180,6 +180,8 @@ t.test('history in Prometheus: replayed, resumes recovered and not, bytes kept (
   const bytes = Number(/^hornbeam_history_bytes (\d+)$/m.exec(text)?.[1])
   t.ok(bytes > 0, `${bytes} bytes kept`)
   t.match(text, new RegExp(`^hornbeam_history_topic_bytes\\{topic="room:1"\\} ${bytes}$`, 'm'), 'all of them in room:1')
+  const allocated = Number(/^hornbeam_history_allocated_bytes (\d+)$/m.exec(text)?.[1])
+  t.ok(allocated >= bytes - 3 * 32 && allocated <= 64 * 1024 * 1024, `${allocated} bytes held for frames, within the default 64 MiB`)
 })
 
 t.test('a replay goes out message by message under the slow-consumer bound, never as one giant frame', async (t) => {

@@ -1,7 +1,7 @@
 /**
  * The in-memory history engine (the default): per topic, the last `size` broadcasts for `ttlMs`,
- * each with its position, plus a hub-wide bound on the bytes kept (the oldest entries go first,
- * whatever their topic). Positions are this process's: an epoch per topic log, made when the log
+ * each with its position, plus a hub-wide bound on the bytes kept (the oldest messages go first,
+ * whatever their topic; see FrameArena). Positions are this process's: an epoch per topic log, made when the log
  * is, so a restart (or a log forgotten when idle) is a new epoch and a resume across it is
  * honestly `recovered: false`.
  *
@@ -9,7 +9,9 @@
  * resume reads and subscribes in one step, so no broadcast can fall between replay and live.
  */
 import { envelopeAround, JsonText, WIRES, type Wire } from '../dialect.js'
-import { OutboundMessage } from '../message.js'
+import { framePayload } from '../frame.js'
+import { binaryFrameFromJsonFrame, OutboundMessage } from '../message.js'
+import { FrameArena, SLOT_BYTES } from './frame-arena.js'
 import { formatPosition, newEpoch, type Position } from './position.js'
 import type { HistoryOptions, ResumeOutcome } from './types.js'
 
@@ -18,66 +20,54 @@ export interface KeptFrame {
   frameFor(wire: Wire): Buffer
 }
 
-const EMPTY = Buffer.alloc(0)
 /**
- * What an entry counts besides its frame: about what the entry and the Buffer's own object take
- * on the heap (bench/lib/history-memory.mjs measures about 230 bytes). At the cap a node holds
- * more than it counts: dropped entries wait in the FIFO until it is compacted.
+ * A kept broadcast on its way to a replay: its frame in the array encoding (the one the hornbeam
+ * and phoenix vsn 2 wires share, bytes in their `{hb_binary}` form), as kept. A phoenix vsn 1 (object encoding) replay rebuilds its
+ * frame from those bytes: the message object itself is never kept, so the application's payload
+ * graph is not held for minutes.
  */
-const ENTRY_OVERHEAD = 230
-
-/**
- * One kept broadcast: only its frame in the array encoding (the one the hornbeam and phoenix
- * vsn 2 wires share), a Buffer whose bytes the garbage collector never walks. Keeping the
- * message object would keep the application's payload graph alive for minutes, which costs
- * every major GC a visit per object; a phoenix vsn 1 (object encoding) replay rebuilds its
- * frame from these bytes instead.
- */
-class Entry implements KeptFrame {
-  gone = false
-
+class ReplayedFrame implements KeptFrame {
   constructor(
-    readonly offset: number,
-    /** EMPTY once the entry is dropped, so a dropped entry still in the FIFO holds nothing. */
-    public frame: Buffer,
-    /** The connection a broadcastFrom left out. */
-    readonly exclude: string | undefined,
-    readonly at: number,
-    readonly bytes: number,
-    readonly log: TopicLog,
-    readonly event: string,
+    private readonly frame: Buffer,
+    private readonly topic: string,
+    private readonly ref: string,
   ) {}
 
   frameFor(wire: Wire): Buffer {
+    // Bytes go to a phoenix v2 socket as the binary frame live delivery sent it (no position).
+    if (wire.binary) return binaryFrameFromJsonFrame(this.frame) ?? this.frame
     if (wire.encoding === 'array') return this.frame
-    const ref = formatPosition(this.log.epoch, this.offset)
-    const [head, tail] = envelopeAround('array', null, ref, this.log.topic, this.event)
-    const text = this.frame.toString('utf8', this.frame.length - this.textLength())
-    const payload = new JsonText(text.slice(head.length, text.length - tail.length))
-    const message = new OutboundMessage(this.log.topic, this.event, payload)
-    message.ref = ref
+    const text = framePayload(this.frame).toString('utf8')
+    const event = (JSON.parse(text) as unknown[])[3] as string
+    const [head, tail] = envelopeAround('array', null, this.ref, this.topic, event)
+    const message = new OutboundMessage(this.topic, event, new JsonText(text.slice(head.length, text.length - tail.length)))
+    message.ref = this.ref
     return message.frameFor(wire)
-  }
-
-  /** The frame's UTF-8 text length, from its WebSocket header (server frames are unmasked). */
-  private textLength(): number {
-    const short = this.frame[1]! & 0x7f
-    return short < 126 ? short : short === 126 ? this.frame.readUInt16BE(2) : Number(this.frame.readBigUInt64BE(2))
   }
 }
 
+/** Per kept message, in its topic's ring of slots: where its frame is, and when it was kept. */
+const CHUNK = 0
+const START = 1
+const LENGTH = 2
+const AT = 3
+const SLOT = 4
+
+/**
+ * A topic's kept messages: their offsets are consecutive, `top - count + 1` to `top`, because
+ * messages only ever leave from the front (by size, age or the arena's bound, which takes the
+ * oldest of every topic). Each is one slot of four numbers in a ring that grows as needed.
+ */
 class TopicLog {
   readonly epoch = newEpoch()
   /** The offset of the last message appended (0: none yet). */
   top = 0
+  count = 0
   lastUsed: number
-  /**
-   * The entries kept are `list[head..]`: the front advances by an index, because shift() on a
-   * long-lived array moves every slot (it was the most expensive line of append); the dead
-   * front is cut off once it is half the list.
-   */
-  private list: Array<Entry | undefined> = []
+  private slots = new Float64Array(4 * SLOT)
   private head = 0
+  /** The connection each broadcastFrom left out, by slot; made on the first one. */
+  private excluded: Array<string | undefined> | undefined
 
   constructor(
     readonly topic: string,
@@ -87,63 +77,98 @@ class TopicLog {
     this.lastUsed = now
   }
 
-  get size(): number {
-    return this.list.length - this.head
+  /** The offset of the oldest message kept (top + 1 when none is). */
+  get firstOffset(): number {
+    return this.top - this.count + 1
   }
 
-  first(): Entry | undefined {
-    return this.list[this.head]
+  push(chunk: number, start: number, length: number, at: number, exclude: string | undefined): void {
+    const capacity = this.slots.length / SLOT
+    if (this.count === capacity) this.grow()
+    const slot = (this.head + this.count) % (this.slots.length / SLOT)
+    const i = slot * SLOT
+    this.slots[i + CHUNK] = chunk
+    this.slots[i + START] = start
+    this.slots[i + LENGTH] = length
+    this.slots[i + AT] = at
+    if (exclude !== undefined) (this.excluded ??= [])[slot] = exclude
+    else if (this.excluded !== undefined) this.excluded[slot] = undefined
+    this.count++
   }
 
-  push(entry: Entry): void {
-    this.list.push(entry)
+  /** Lets the oldest message go. */
+  shift(arena: FrameArena): void {
+    const i = this.head * SLOT
+    arena.drop(this.slots[i + CHUNK]!, this.slots[i + LENGTH]!)
+    this.head = (this.head + 1) % (this.slots.length / SLOT)
+    this.count--
   }
 
-  /** Removes the oldest entry and returns it. */
-  shift(): Entry | undefined {
-    const entry = this.list[this.head]
-    if (entry === undefined) return undefined
-    this.list[this.head++] = undefined
-    if (this.head >= 32 && this.head * 2 >= this.list.length) {
-      this.list = this.list.slice(this.head)
-      this.head = 0
-    }
-    return entry
-  }
-
-  /** The entries kept, oldest first (a copy). */
-  kept(): Entry[] {
-    return this.list.slice(this.head) as Entry[]
-  }
-
-  /** Drops entries from the front that are gone (evicted elsewhere) or past their age. */
-  trim(now: number, owner: { drop(entry: Entry): void }): void {
+  /** Drops from the front what is past its age or what the arena let go. */
+  trim(now: number, arena: FrameArena): void {
     const oldest = now - this.options.ttlMs
-    for (let first = this.first(); first !== undefined && (first.gone || first.at < oldest); first = this.first()) owner.drop(this.shift()!)
+    while (this.count > 0) {
+      const i = this.head * SLOT
+      if (this.slots[i + AT]! >= oldest && arena.holds(this.slots[i + CHUNK]!)) return
+      this.shift(arena)
+    }
+  }
+
+  /** The kept messages from `offset` on, oldest first, but those `previous` broadcast. */
+  from(offset: number, arena: FrameArena, previous: string | undefined): KeptFrame[] {
+    const out: KeptFrame[] = []
+    const capacity = this.slots.length / SLOT
+    for (let k = Math.max(0, offset - this.firstOffset); k < this.count; k++) {
+      const slot = (this.head + k) % capacity
+      if (previous !== undefined && this.excluded?.[slot] === previous) continue
+      const i = slot * SLOT
+      const frame = arena.view(this.slots[i + CHUNK]!, this.slots[i + START]!, this.slots[i + LENGTH]!)!
+      out.push(new ReplayedFrame(frame, this.topic, formatPosition(this.epoch, this.firstOffset + k)))
+    }
+    return out
+  }
+
+  /** Bytes kept (for metrics). */
+  bytes(): number {
+    let n = 0
+    const capacity = this.slots.length / SLOT
+    for (let k = 0; k < this.count; k++) n += this.slots[((this.head + k) % capacity) * SLOT + LENGTH]! + SLOT_BYTES
+    return n
+  }
+
+  private grow(): void {
+    const capacity = this.slots.length / SLOT
+    const slots = new Float64Array(this.slots.length * 2)
+    for (let k = 0; k < this.count; k++) slots.set(this.slots.subarray(((this.head + k) % capacity) * SLOT, ((this.head + k) % capacity) * SLOT + SLOT), k * SLOT)
+    if (this.excluded !== undefined) this.excluded = Array.from({ length: this.count }, (_, k) => this.excluded![(this.head + k) % capacity])
+    this.slots = slots
+    this.head = 0
   }
 }
 
 export interface HistoryStats {
   topics: number
+  /** Messages kept. */
   entries: number
+  /** Their frames' bytes, plus the index slots they take. */
   bytes: number
+  /** Bytes held for frames (chunks partly used included): what the hub-wide bound holds. */
+  allocated: number
 }
 
 export class MemoryHistory {
   private readonly logs = new Map<string, TopicLog>()
-  /** Every entry in append order across topics, for the hub-wide bound (lazily compacted). */
-  private fifo: Entry[] = []
-  private fifoHead = 0
-  private bytes = 0
-  private entries = 0
+  private readonly arena: FrameArena
 
   constructor(
-    private readonly maxBytes: number,
+    maxBytes: number,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.arena = new FrameArena(maxBytes)
+  }
 
   /** The topic's log, made (with a new epoch) if there is none. */
-  log(topic: string, options: HistoryOptions): TopicLog {
+  private log(topic: string, options: HistoryOptions): TopicLog {
     let log = this.logs.get(topic)
     if (log === undefined) this.logs.set(topic, (log = new TopicLog(topic, options, this.now())))
     else log.options = options
@@ -154,85 +179,58 @@ export class MemoryHistory {
   append(topic: string, options: HistoryOptions, message: OutboundMessage, exclude: string | undefined): string {
     const now = this.now()
     const log = this.log(topic, options)
-    const offset = ++log.top
-    const position = formatPosition(log.epoch, offset)
+    const position = formatPosition(log.epoch, ++log.top)
     message.ref = position
-    // What the entry costs is what it is kept as: its frame (built now, and shared with the
-    // subscribers whose wire encodes arrays), plus the entry's own objects.
-    const frame = message.frameFor(WIRES.hornbeam)
-    const entry = new Entry(offset, frame, exclude, now, frame.length + ENTRY_OVERHEAD, log, message.event)
-    log.push(entry)
     log.lastUsed = now
-    this.fifo.push(entry)
-    this.bytes += entry.bytes
-    this.entries++
-    if (log.size > options.size) this.drop(log.shift()!)
-    log.trim(now, this)
-    while (this.bytes > this.maxBytes && this.fifoHead < this.fifo.length) {
-      const oldest = this.fifo[this.fifoHead++]!
-      if (!oldest.gone) this.drop(oldest)
+    // Kept as its frame, built now and shared with the subscribers whose wire encodes arrays.
+    const frame = message.frameFor(WIRES.hornbeam)
+    const chunk = this.arena.store(frame)
+    if (chunk < 0) {
+      // Past the bound on its own: not kept, and nothing before it can be replayed past the gap.
+      while (log.count > 0) log.shift(this.arena)
+      return position
     }
-    // Dropped entries leave the FIFO in bulk, both the evicted prefix before fifoHead and those
-    // their topic dropped by size or age, so it holds at most about twice what is kept.
-    const waiting = this.fifo.length - this.fifoHead
-    if (this.fifoHead > waiting + 1024 || waiting > 2 * this.entries + 1024) {
-      this.fifo = this.fifo.filter((e, i) => i >= this.fifoHead && !e.gone)
-      this.fifoHead = 0
-    }
+    log.push(chunk, this.arena.lastStart, frame.length, now, exclude)
+    if (log.count > options.size) log.shift(this.arena)
+    log.trim(now, this.arena)
     return position
   }
 
-  /** @internal Lets an entry go (the topic's log calls it as it trims). */
-  drop(entry: Entry): void {
-    if (entry.gone) return
-    entry.gone = true
-    entry.frame = EMPTY
-    this.bytes -= entry.bytes
-    this.entries--
-  }
-
   /**
-   * What a client that last saw `since` missed: the entries to replay (in order), or why it
+   * What a client that last saw `since` missed: the messages to replay (in order), or why it
    * cannot be told everything. `previous` is the client's previous connection: what was
    * broadcast from it (and so never sent to it) is not replayed to it either.
    */
   resume(topic: string, options: HistoryOptions, since: Position, previous: string | undefined): ResumeOutcome<KeptFrame> {
     const log = this.log(topic, options)
-    const now = this.now()
-    log.trim(now, this)
+    log.trim(this.now(), this.arena)
     const top = formatPosition(log.epoch, log.top)
     if (since.epoch !== log.epoch) return { position: top, recovered: false, reason: 'unknown epoch', messages: [] }
     if (since.offset > log.top) return { position: top, recovered: false, reason: 'position from the future', messages: [] }
     const missed = log.top - since.offset
     if (missed === 0) return { position: top, recovered: true, messages: [] }
-    const first = log.first()
-    if (first === undefined || first.offset > since.offset + 1) return { position: top, recovered: false, reason: 'messages expired', messages: [] }
+    if (log.firstOffset > since.offset + 1) return { position: top, recovered: false, reason: 'messages expired', messages: [] }
     if (missed > options.maxReplay) return { position: top, recovered: false, reason: 'too many missed', messages: [] }
-    const messages: KeptFrame[] = []
-    for (const entry of log.kept()) {
-      if (entry.offset > since.offset && (previous === undefined || entry.exclude !== previous)) messages.push(entry)
-    }
-    return { position: top, recovered: true, messages }
+    return { position: top, recovered: true, messages: log.from(since.offset + 1, this.arena, previous) }
   }
 
   /** The last `count` messages (what a first join asks for with `hb_recent`), and the top. */
   recent(topic: string, options: HistoryOptions, count: number): { position: string; messages: KeptFrame[] } {
     const log = this.log(topic, options)
-    log.trim(this.now(), this)
-    const kept = log.kept()
-    const n = Math.max(0, Math.min(count, options.maxReplay, kept.length))
-    return { position: formatPosition(log.epoch, log.top), messages: kept.slice(kept.length - n) }
+    log.trim(this.now(), this.arena)
+    const n = Math.max(0, Math.min(count, options.maxReplay, log.count))
+    return { position: formatPosition(log.epoch, log.top), messages: n === 0 ? [] : log.from(log.top - n + 1, this.arena, undefined) }
   }
 
   /**
-   * Drops expired entries, and forgets the logs that hold nothing and have been idle past their
+   * Drops expired messages, and forgets the logs that hold nothing and have been idle past their
    * age unless `inUse(topic)` (a subscriber still holds a position in it).
    */
   sweep(inUse: (topic: string) => boolean): void {
     const now = this.now()
     for (const [topic, log] of this.logs) {
-      log.trim(now, this)
-      if (log.size === 0 && now - log.lastUsed > log.options.ttlMs && !inUse(topic)) this.logs.delete(topic)
+      log.trim(now, this.arena)
+      if (log.count === 0 && now - log.lastUsed > log.options.ttlMs && !inUse(topic)) this.logs.delete(topic)
     }
   }
 
@@ -240,21 +238,23 @@ export class MemoryHistory {
   forget(topic: string): void {
     const log = this.logs.get(topic)
     if (log === undefined) return
-    for (const entry of log.kept()) this.drop(entry)
+    while (log.count > 0) log.shift(this.arena)
     this.logs.delete(topic)
   }
 
   stats(): HistoryStats {
-    return { topics: this.logs.size, entries: this.entries, bytes: this.bytes }
+    // Messages in chunks the arena let go are still counted by their log until it trims them.
+    for (const log of this.logs.values()) log.trim(this.now(), this.arena)
+    return { topics: this.logs.size, entries: this.arena.liveEntries, bytes: this.arena.liveBytes, allocated: this.arena.allocated }
   }
 
   /** Bytes kept per topic (for metrics). */
   bytesByTopic(): Record<string, number> {
     const out: Record<string, number> = {}
+    const now = this.now()
     for (const [topic, log] of this.logs) {
-      let n = 0
-      for (const entry of log.kept()) if (!entry.gone) n += entry.bytes
-      if (n > 0) out[topic] = n
+      log.trim(now, this.arena)
+      if (log.count > 0) out[topic] = log.bytes()
     }
     return out
   }
