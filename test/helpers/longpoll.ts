@@ -60,6 +60,11 @@ export class LongPollClient {
     return new LongPollClient(url.toString(), answer.token, dialect)
   }
 
+  /** A client for an open session, sending to `endpoint` (another node's, say). */
+  static at(endpoint: string, token: string, dialect: 'hornbeam' | 'phoenix' = 'phoenix'): LongPollClient {
+    return new LongPollClient(endpoint, token, dialect)
+  }
+
   url(token = this.token): string {
     const url = new URL(this.endpoint)
     url.searchParams.append('token', token)
