@@ -98,6 +98,9 @@ function preflight(req: IncomingMessage, res: ServerResponse): void {
 
 function json(res: ServerResponse, body: { status: number; token?: string; messages?: string[] }): void {
   if (res.writableEnded || res.destroyed) return
+  // Session gone or server failing (a shutdown answers every waiting poll so): the client starts
+  // over, on a new connection, so a closing server is not held up by the one kept alive here.
+  if (body.status === 410 || body.status === 500) res.shouldKeepAlive = false
   const payload = JSON.stringify(body)
   res.writeHead(200, {
     'content-type': 'application/json; charset=utf-8',
