@@ -23,13 +23,17 @@ export class BadRequest extends Error {
 
 /**
  * Reads the body, at most `limit` bytes (413 past it, checked against Content-Length first).
- * A framework that parsed the body already (a JSON body parser before ours) left it on
- * `req.body`: a string or Buffer is taken as it is.
+ * A framework that read the body already (a body parser before ours) left it on `req.body`: a
+ * string or Buffer is taken as it is, parsed JSON (a one-frame `application/json` body, as
+ * older clients send) is serialized again.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const parsed = (req as { body?: unknown }).body
   if (typeof parsed === 'string' || Buffer.isBuffer(parsed)) return checked(Buffer.from(parsed), limit)
-  if (req.readableEnded) return Promise.reject(new BadRequest(400, 'the request body was consumed before the long-poll handler could read it'))
+  if (req.readableEnded) {
+    if (parsed !== null && typeof parsed === 'object') return checked(Buffer.from(JSON.stringify(parsed)), limit)
+    return Promise.reject(new BadRequest(400, 'the request body was consumed before the long-poll handler could read it'))
+  }
   const declared = Number(req.headers['content-length'])
   if (declared > limit) return Promise.reject(tooLarge(limit))
   return new Promise((resolve, reject) => {
