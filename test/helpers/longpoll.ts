@@ -3,7 +3,8 @@
  * GET without a token opens a session (`{status: 410, token}`), GETs with the token poll,
  * POSTs send newline-joined frames. It records every frame it receives and answer it gets.
  */
-import { eventually, type Frame } from './wire.js'
+import { request as httpRequest } from 'node:http'
+import { RawClient, eventually, type Frame } from './wire.js'
 
 export interface Answer {
   /** The HTTP status. */
@@ -16,14 +17,37 @@ export interface Answer {
   headers: Headers
 }
 
-export async function request(url: string, init: RequestInit = {}): Promise<Answer> {
-  const res = await fetch(url, init)
-  const text = await res.text()
-  let body: { status?: number; token?: string; messages?: string[] } = {}
-  try {
-    body = JSON.parse(text)
-  } catch {}
-  return { http: res.status, status: body.status, token: body.token, messages: body.messages, text, headers: res.headers }
+export interface RequestOptions {
+  method?: string
+  headers?: Record<string, string>
+  body?: string | Buffer | null
+  signal?: AbortSignal
+}
+
+/**
+ * One HTTP request on a connection of its own (`agent: false`), closed after it: no pool keeps
+ * a connection open behind a test's back (a server's close would wait for it).
+ */
+export function request(url: string, { method = 'GET', headers = {}, body, signal }: RequestOptions = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method, headers, agent: false, ...(signal ? { signal } : {}) }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('error', reject)
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8')
+        let parsed: { status?: number; token?: string; messages?: string[] } = {}
+        try {
+          parsed = JSON.parse(text)
+        } catch {}
+        const responseHeaders = new Headers()
+        for (const [name, value] of Object.entries(res.headers)) if (value !== undefined) responseHeaders.set(name, String(value))
+        resolve({ http: res.statusCode!, status: parsed.status, token: parsed.token, messages: parsed.messages, text, headers: responseHeaders })
+      })
+    })
+    req.on('error', reject)
+    req.end(body ?? undefined)
+  })
 }
 
 const names = {
@@ -130,4 +154,28 @@ export class LongPollClient {
     const reply = await this.waitFor((f) => f[1] === ref && f[3] === this.names.reply, 3000, `join reply ${topic}`)
     return { ...reply[4], joinRef: ref }
   }
+}
+
+/**
+ * What every adapter shows for its long-poll route: the seed chat (test/fixtures/chat.ts) between
+ * a long-poll session opened at `<base><path>/longpoll` and a WebSocket client on the same
+ * adapter (join, presence, push and reply, broadcastFrom both ways), and a 405 for another method.
+ */
+export async function longPollChat(t: { teardown(fn: () => unknown): void; equal: Function; same: Function; pass: Function }, base: string, path = '/ws'): Promise<void> {
+  const lp = await LongPollClient.open(`${base}${path}/longpoll`)
+  lp.start()
+  t.teardown(() => lp.stop())
+  const a = await lp.join('room:lobby', { username: 'alice' })
+  t.equal(a.status, 'ok', 'alice joins over long-poll')
+  const ws = await RawClient.connect(`${base.replace(/^http/, 'ws')}${path}/websocket?vsn=2.0.0`, 'phoenix')
+  t.teardown(() => ws.close())
+  const b = await ws.join('room:lobby', { username: 'bob' })
+  t.equal(b.status, 'ok', 'bob joins over a WebSocket')
+  await lp.waitFor((f) => f[3] === 'presence_diff' && 'user:bob' in f[4].joins, 3000, 'alice sees bob')
+  t.same(await lp.request(a.joinRef, 'room:lobby', 'new_msg', { body: 'hi bob' }), { status: 'ok', response: { status: 'ok' } }, 'push and reply over long-poll')
+  t.same((await ws.waitFor((f) => f[3] === 'new_msg'))[4], { username: 'alice', body: 'hi bob' }, 'bob got it')
+  await ws.push(b.joinRef, 'room:lobby', 'new_msg', { body: 'hi alice' })
+  t.same((await lp.waitFor((f) => f[3] === 'new_msg'))[4], { username: 'bob', body: 'hi alice' }, 'alice got bob’s')
+  const put = await request(lp.url(), { method: 'PUT', body: '[]' })
+  t.equal(put.http, 405, 'another method: 405')
 }

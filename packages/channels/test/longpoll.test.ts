@@ -75,6 +75,8 @@ t.test('frames queued in one turn go out in one poll answer', async (t) => {
   await lp.waitFor((f) => f[3] === 'hb_history')
   await lp.stop()
   t.ok(joinRef)
+  const session = srv.hub.endpoint.longPoll!.registry.get(lp.token.split('.')[2]!)!
+  await eventually(() => !session.polling, 2000, 'the server saw the aborted poll go')
   // No poll waiting: three broadcasts queue; the next poll takes them all.
   for (let i = 0; i < 3; i++) void srv.hub.broadcast('room:lobby', 'tick', { i })
   const answer = await lp.poll()
@@ -82,7 +84,7 @@ t.test('frames queued in one turn go out in one poll answer', async (t) => {
   t.same(answer.messages!.map((m) => JSON.parse(m)[4].i), [0, 1, 2])
   // A poll waiting when a burst comes is answered once, with the whole burst.
   const waiting = lp.poll()
-  await eventually(() => srv.hub.stats().longPollRequests >= 5, 2000, 'the poll arrived')
+  await eventually(() => session.polling, 2000, 'the poll waits')
   for (let i = 3; i < 6; i++) void srv.hub.broadcast('room:lobby', 'tick', { i })
   t.same((await waiting).messages!.map((m) => JSON.parse(m)[4].i), [3, 4, 5])
 })
