@@ -7,6 +7,9 @@
  *   socket.connect()
  */
 export { Socket } from './socket.js'
+export { LongPoll, longPollURL, MAX_LONGPOLL_BATCH, DEFAULT_LONGPOLL_TIMEOUT_MS } from './longpoll.js'
+export { FALLBACK_KEY } from './fallback.js'
+export type { SessionStore } from './fallback.js'
 export type { SocketOptions, LogFunction, Logger, WebSocketLike, WebSocketConstructor, CloseInfo } from './socket.js'
 export { Channel } from './channel.js'
 export type { BindingCallback, ChannelSocket } from './channel.js'
