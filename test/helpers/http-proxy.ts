@@ -13,6 +13,8 @@ export interface HttpProxy {
   url: string
   /** Requests sent to each port so far (upgrades not counted). */
   readonly counts: Map<number, number>
+  /** Upgrades refused so far (`upgrades: 'refuse'`). */
+  readonly refused: number
   close(): Promise<void>
 }
 
@@ -26,6 +28,7 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-en
 
 export async function startHttpProxy({ pick, upgrades = 'pass', routes = {} }: HttpProxyOptions): Promise<HttpProxy> {
   const counts = new Map<number, number>()
+  let refused = 0
   const sockets = new Set<Socket>()
   const server: Server = createServer((req, res) => {
     const route = routes[(req.url ?? '/').split('?')[0]!]
@@ -56,7 +59,11 @@ export async function startHttpProxy({ pick, upgrades = 'pass', routes = {} }: H
     socket.on('close', () => sockets.delete(socket))
   })
   server.on('upgrade', (req: IncomingMessage, client: Socket, head: Buffer) => {
-    if (upgrades === 'refuse') return void client.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 25\r\n\r\nwebsockets are not proxied')
+    if (upgrades === 'refuse') {
+      refused++
+      const body = 'websockets are not proxied'
+      return void client.end(`HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n${body}`)
+    }
     const target = connect(pick(req), '127.0.0.1', () => {
       const lines = [`${req.method} ${req.url} HTTP/1.1`, ...Object.entries(req.headers).map(([k, v]) => `${k}: ${v}`), '', '']
       target.write(lines.join('\r\n'))
@@ -77,6 +84,9 @@ export async function startHttpProxy({ pick, upgrades = 'pass', routes = {} }: H
     port,
     url: `http://127.0.0.1:${port}`,
     counts,
+    get refused() {
+      return refused
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy()
