@@ -4,6 +4,7 @@
 import { ENTRY_COLORS, kindOf, renderEntries } from './entries.mjs'
 import { renderFanoutTopics, renderHistoryComparison } from './history-cost.mjs'
 import { renderHistoryMemory } from './history-memory.mjs'
+import { renderLongPoll } from './longpoll.mjs'
 
 const HORNBEAM = [
   'hornbeam-http', 'hornbeam-fastify', 'hornbeam-express', 'hornbeam-koa', 'hornbeam-hono', 'hornbeam-nest', 'hornbeam-http-nohistory',
@@ -291,6 +292,8 @@ export function renderMarkdown(result) {
   }
 
   if (result.historyMemory) L.push(...renderHistoryMemory(result.historyMemory))
+
+  if (result.longPoll) L.push(...renderLongPoll(result.longPoll))
 
   if (result.cluster) L.push(...renderCluster(result.cluster), '')
 
