@@ -191,3 +191,23 @@ t.test('hub.attach serves long-poll beside the app’s own handler, and unmounti
   unmount()
   t.equal((await request(`${base}/rt/longpoll`)).text, 'app: /rt/longpoll', 'after unmount the app has it again')
 })
+
+t.test('a session whose client does not poll is a slow consumer past maxBufferedBytes, as a WebSocket is', async (t) => {
+  const srv = await startServer({ ...fast, maxBufferedBytes: 4096 })
+  t.teardown(srv.close)
+  chat(srv.hub)
+  const lp = await LongPollClient.open(`http://127.0.0.1:${srv.port}/ws/longpoll`)
+  lp.start()
+  await lp.join('room:lobby', { username: 'alice' })
+  await lp.waitFor((f) => f[3] === 'hb_history')
+  await lp.stop()
+  const session = srv.hub.endpoint.longPoll!.registry.get(lp.token.split('.')[2]!)!
+  await eventually(() => !session.polling, 2000, 'no poll waiting')
+  for (let i = 0; i < 20; i++) void srv.hub.broadcast('room:lobby', 'big', { i, pad: 'x'.repeat(500) })
+  t.equal(srv.hub.stats().slowConsumers, 1, 'counted as a slow consumer')
+  t.equal(srv.hub.stats().connections, 0, 'and closed')
+  const last = await lp.poll()
+  t.equal(last.status, 200, 'what was queued before the bound is still handed over')
+  t.ok(last.messages!.length > 0 && last.messages!.length < 20, `some of it (${last.messages!.length} frames)`)
+  t.equal((await lp.poll()).status, 410, 'then the session is gone')
+})
