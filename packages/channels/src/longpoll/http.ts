@@ -32,32 +32,34 @@ export async function handleLongPoll(service: LongPollService, req: IncomingMess
   const { policy, settings, counters } = service.host
   counters.longPollRequests++
   try {
-    if (!hostAllowed(policy.options.allowedHosts, req, policy.logger)) return json(res, { status: 403 })
-    if (!originAllowed(policy.options.checkOrigin, req, policy.logger)) return json(res, { status: 403 })
-    // The Origin passed the hub's check: the browser may read the answer (and send our headers).
-    const origin = req.headers.origin
-    if (origin !== undefined) res.setHeader('access-control-allow-origin', origin).setHeader('vary', 'Origin')
     const url = new URL((req as { originalUrl?: string }).originalUrl ?? req.url ?? '/', 'http://localhost')
     const token = sessionToken(req, url)
+    // Opening a session checks the host and origin with the rest (hub.endpoint.prepare).
+    const opening = req.method === 'GET' && token === undefined
+    if (!opening && !hostAllowed(policy.options.allowedHosts, req, policy.logger)) return json(res, { status: 403 }, true)
+    if (!opening && !originAllowed(policy.options.checkOrigin, req, policy.logger)) return json(res, { status: 403 }, true)
     switch (req.method) {
       case 'OPTIONS':
+        allowOrigin(req, res)
         return preflight(req, res)
       case 'GET': {
-        if (token === undefined) return opened(res, await service.open(req, request, owner))
-        const ref = service.signer.verify(token)
-        if (ref === undefined) return json(res, { status: 410 })
-        const cancel = service.poll(ref, (answer) => json(res, { status: answer.status, token, messages: answer.messages ?? [] }))
+        if (opening) return opened(req, res, await service.open(req, request, owner))
+        allowOrigin(req, res)
+        const ref = service.signer.verify(token!)
+        if (ref === undefined) return json(res, { status: 410 }, true)
+        const cancel = service.poll(ref, (answer) => json(res, { status: answer.status, token: token!, messages: answer.messages ?? [] }, answer.status >= 410))
         // The client gave up (or closed the page) while the poll waited: it waits no more.
         if (!res.writableEnded) res.once('close', cancel)
         return
       }
       case 'POST': {
+        allowOrigin(req, res)
         const ref = token === undefined ? undefined : service.signer.verify(token)
-        if (ref === undefined) return json(res, { status: 410 })
+        if (ref === undefined) return json(res, { status: 410 }, true)
         const body = await readBody(req, settings.maxBodyBytes)
         const answer = await service.send(ref, body, isBatch(req.headers['content-type']))
         if (answer.status === 400 || answer.status === 413) return plain(res, answer.status, 'long-poll batch refused by the node holding the session')
-        return json(res, { status: answer.status })
+        return json(res, { status: answer.status }, answer.status >= 410)
       }
       default:
         res.setHeader('allow', 'GET, POST, OPTIONS')
@@ -66,7 +68,7 @@ export async function handleLongPoll(service: LongPollService, req: IncomingMess
   } catch (err) {
     if (err instanceof BadRequest) return plain(res, err.status, err.message)
     policy.logger.error({ err }, 'long-poll request failed')
-    return json(res, { status: 500 })
+    return json(res, { status: 500 }, true)
   }
 }
 
@@ -79,12 +81,21 @@ function sessionToken(req: IncomingMessage, url: URL): string | undefined {
 }
 
 /** A new session is answered as Phoenix answers it: status 410 with its token. */
-function opened(res: ServerResponse, result: { status: 410; token: string } | Refusal): void {
-  if ('token' in result) return json(res, { status: 410, token: result.token, messages: [] })
+function opened(req: IncomingMessage, res: ServerResponse, result: { status: 410; token: string } | Refusal): void {
+  if ('token' in result) {
+    allowOrigin(req, res)
+    return json(res, { status: 410, token: result.token, messages: [] })
+  }
   // A version no phoenix client sends: a real 400. Refused (host, origin, connect hook): 403,
   // which the phoenix client takes as final. Busy or shutting down: 500, which it retries.
   if (result.status === 400) return plain(res, 400, result.message)
-  return json(res, { status: result.status === 403 ? 403 : 500 })
+  return json(res, { status: result.status === 403 ? 403 : 500 }, true)
+}
+
+/** The Origin passed the hub's check: the browser may read the answer (and send our headers). */
+function allowOrigin(req: IncomingMessage, res: ServerResponse): void {
+  const origin = req.headers.origin
+  if (origin !== undefined) res.setHeader('access-control-allow-origin', origin).setHeader('vary', 'Origin')
 }
 
 /** CORS preflight: the Origin passed the hub's check (else the answer was a 403 without CORS headers). */
@@ -96,11 +107,14 @@ function preflight(req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(204).end()
 }
 
-function json(res: ServerResponse, body: { status: number; token?: string; messages?: string[] }): void {
+/**
+ * The answer the phoenix client reads. `close`: the session is gone or refused, or the server
+ * failed (a shutdown answers every waiting poll so): the client starts over on a new connection,
+ * and a closing server is not held up by this one kept alive.
+ */
+function json(res: ServerResponse, body: { status: number; token?: string; messages?: string[] }, close = false): void {
   if (res.writableEnded || res.destroyed) return
-  // Session gone or server failing (a shutdown answers every waiting poll so): the client starts
-  // over, on a new connection, so a closing server is not held up by the one kept alive here.
-  if (body.status === 410 || body.status === 500) res.shouldKeepAlive = false
+  if (close) res.shouldKeepAlive = false
   const payload = JSON.stringify(body)
   res.writeHead(200, {
     'content-type': 'application/json; charset=utf-8',
