@@ -15,10 +15,11 @@
 //                        with hornbeam-http beside it the report compares history on / off)
 //   --entries a=path,b=path   builds of the core side by side: each dist/index.js runs as its own
 //                        node:http server (replacing hornbeam-http), compared with the first
-//   --scenarios a,b      a subset of: fanout,joins,presence,cluster,history-memory,fanout-topics,binary
+//   --scenarios a,b      a subset of: fanout,joins,presence,cluster,history-memory,fanout-topics,binary,longpoll
 //                        (fanout-topics, many topics of 1 to 10 subscribers, only when named; binary,
 //                        binary broadcasts against text ones of the same size, only when named:
-//                        takes --subscribers, --sizes, --rounds)
+//                        takes --subscribers, --sizes, --rounds; longpoll, long-poll sessions
+//                        opened/s and memory per idle session, only when named)
 //   --per-topic a,b      fanout-topics: subscribers per topic (default 1,2,5,10; quick 1,10)
 //   --topic-sockets n    fanout-topics: clients in all (default 1000), spread over sockets/per-topic topics
 //   --name <label>       results are written as <label>-<date>-<mode>.* and <label>-latest-<mode>.*
@@ -44,6 +45,7 @@ import { renderSvg } from './lib/chart.mjs'
 import { compareEntries, entriesFromArgs, kindOf, roundOrder, withEntries } from './lib/entries.mjs'
 import { combineTopicRounds, compareHistory, fanoutTopicsFor, historyRoundOrder } from './lib/history-cost.mjs'
 import { binaryCost } from './lib/binary-cost.mjs'
+import { runLongPoll } from './lib/longpoll.mjs'
 
 const argv = process.argv.slice(2)
 const flag = (name) => argv.includes(`--${name}`)
@@ -399,6 +401,7 @@ const result = {
   presence: null,
   historyMemory: null,
   binary: null,
+  longPoll: null,
   cluster: null,
   profiles: null,
 }
@@ -499,6 +502,10 @@ try {
   if (scenarios.includes('joins')) {
     for (const kind of servers) result.joins.push(await joinsFor(kind))
   }
+  if (scenarios.includes('longpoll')) {
+    log('long-poll: sessions opened per second, memory per idle session (bench/lib/longpoll.mjs)')
+    result.longPoll = await runLongPoll({ mode, log })
+  }
   if (scenarios.includes('presence')) {
     log('presence burst (bench/presence.mjs)')
     result.presence = await presenceScenario()
@@ -539,6 +546,7 @@ for (const row of topicsRaw) {
 }
 if (result.historyMemory && result.historyMemory.status !== 'ok') problems.push(`history-memory: ${result.historyMemory.error}`)
 if (result.binary) problems.push(...result.binary.problems)
+if (result.longPoll && result.longPoll.status !== 'ok') problems.push(`longpoll: ${result.longPoll.error}`)
 for (const row of result.joins) if (row.status !== 'ok') problems.push(`joins ${row.server}: ${row.status}${row.error ? `: ${row.error}` : ` (${row.ok}/${row.joins} ok, presence ${row.presenceEntries}/${row.expectedPresenceEntries})`}`)
 if (result.error) problems.push(result.error)
 result.problems = problems

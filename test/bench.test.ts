@@ -55,3 +55,25 @@ t.test('bench/run.mjs --tiny: every server answers, every message is delivered',
     if (server.startsWith('hornbeam')) t.equal(joins?.presenceEntries, joins?.expectedPresenceEntries, `${server}: every join tracked`)
   }
 })
+
+t.test('bench/run.mjs --tiny --scenarios longpoll: sessions open, join and idle; the report has the figures', { timeout: 120_000 }, async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'hornbeam-bench-test-'))
+  t.teardown(() => rmSync(out, { recursive: true, force: true }))
+  const child = spawn(process.execPath, ['bench/run.mjs', '--tiny', '--scenarios', 'longpoll', '--out', out], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.on('data', (d) => (output += d))
+  child.stderr.on('data', (d) => (output += d))
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)))
+  t.equal(code, 0, 'exit code 0', { output })
+  const result = JSON.parse(readFileSync(join(out, 'tiny.json'), 'utf8'))
+  t.same(result.problems, [], 'no problems reported')
+  const lp = result.longPoll
+  t.equal(lp?.status, 'ok', 'the scenario ran', { error: lp?.error })
+  t.equal(lp.opens.opened, lp.opens.sessions, 'every open answered with a session')
+  t.ok(lp.opens.opensPerSecond > 0 && lp.opens.serverCpuMicrosPerOpen > 0, 'opens per second and server CPU per open measured')
+  t.equal(lp.idle.joined, lp.idle.sessions, 'every idle session joined')
+  t.equal(lp.idle.serverSessions, lp.idle.sessions, 'the server held them all')
+  t.equal(lp.idle.pollErrors, 0, 'no poll failed while idle')
+  t.ok(Number.isFinite(lp.idle.rssBytesPerSession) && Number.isFinite(lp.websocket.rssBytesPerSocket), 'memory per idle session, and per idle WebSocket beside it')
+  t.match(readFileSync(join(out, 'tiny.md'), 'utf8'), /## Long-poll: sessions opened per second, memory per idle session/, 'the report has its section')
+})

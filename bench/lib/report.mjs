@@ -5,6 +5,7 @@ import { ENTRY_COLORS, kindOf, renderEntries } from './entries.mjs'
 import { renderFanoutTopics, renderHistoryComparison } from './history-cost.mjs'
 import { renderHistoryMemory } from './history-memory.mjs'
 import { renderBinaryCost } from './binary-cost.mjs'
+import { renderLongPoll } from './longpoll.mjs'
 
 const HORNBEAM = [
   'hornbeam-http', 'hornbeam-fastify', 'hornbeam-express', 'hornbeam-koa', 'hornbeam-hono', 'hornbeam-nest', 'hornbeam-http-nohistory',
@@ -294,6 +295,7 @@ export function renderMarkdown(result) {
   if (result.historyMemory) L.push(...renderHistoryMemory(result.historyMemory))
 
   if (result.binary) L.push(...renderBinaryCost(result.binary))
+  if (result.longPoll) L.push(...renderLongPoll(result.longPoll))
 
   if (result.cluster) L.push(...renderCluster(result.cluster), '')
 

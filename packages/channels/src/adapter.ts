@@ -14,17 +14,21 @@
  * - `hub.endpoint` (Endpoint): prepare, accept, handleUpgrade.
  * - `PipelineUpgrades`: upgrades that run through the framework's middleware before the hub gets
  *   the socket (Express, Koa).
+ * - `mount.longPollPath` and `mount.serveLongPoll(req, res, request)`: the long-poll transport
+ *   (`<path>/longpoll`, GET, POST and OPTIONS), one core handler on node:http's req and res; an
+ *   adapter routes the request there (after the app's own middleware) and answers nothing itself.
  */
 import { readFile } from 'node:fs/promises'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { clientBundleFile } from './client-bundle.js'
 import { createHub, type Hub } from './hub.js'
 import { definedOnly, type HubOptions } from './options.js'
-import { endpointPaths, type Refusal } from './upgrade.js'
+import { endpointPaths, longPollPath, type Refusal } from './upgrade.js'
 
 export { Endpoint } from './endpoint.js'
 export { PipelineUpgrades } from './pipeline-upgrade.js'
 export type { Connection } from './connection.js'
-export { endpointPaths, refuseUpgrade } from './upgrade.js'
+export { endpointPaths, longPollPath, refuseUpgrade } from './upgrade.js'
 export type { AttachOptions, Prepared, Refusal, UpgradeHandler } from './upgrade.js'
 export { originAllowed, tokenFromProtocols } from './auth.js'
 
@@ -48,6 +52,14 @@ export interface MountedHub {
   readonly serveClient: boolean
   /** Mark for the sockets this adapter accepts: `hub.endpoint.accept(ws, prepared, mount.owner)`. */
   readonly owner: object
+  /** `<path>/longpoll`, where the long-poll transport is served; undefined when the hub has it off. */
+  readonly longPollPath: string | undefined
+  /**
+   * Answers a request to `longPollPath` (GET, POST, OPTIONS; any other method gets 405), on
+   * node:http's request and response: the adapter hands them over, with the framework's request
+   * for the connect hook, and sends nothing itself. Sessions opened are this adapter's (owner).
+   */
+  serveLongPoll(req: IncomingMessage, res: ServerResponse, request?: unknown): Promise<void>
   /** The adapter's shutdown: the hub if it made it, else only its own sockets (1012, leave hooks, untrack). */
   close(): Promise<void>
 }
@@ -56,6 +68,7 @@ export function mountHub(options: MountOptions, defaults: Partial<HubOptions> = 
   const { path = '/ws', hub: given, serveClient = true, ...hubOptions } = options
   const hub = given ?? createHub({ ...defaults, ...definedOnly(hubOptions) })
   const owner = {}
+  const longPoll = hub.endpoint.longPoll
   return {
     hub,
     owned: given === undefined,
@@ -63,6 +76,8 @@ export function mountHub(options: MountOptions, defaults: Partial<HubOptions> = 
     paths: endpointPaths(path),
     serveClient,
     owner,
+    longPollPath: longPoll === undefined ? undefined : longPollPath(path),
+    serveLongPoll: (req, res, request = req) => (longPoll === undefined ? notFound(res) : longPoll.handle(req, res, request, owner)),
     close: () => (given === undefined ? hub.close() : hub.endpoint.closeOwned(owner)),
   }
 }
@@ -85,6 +100,10 @@ const TEXT = 'text/plain; charset=utf-8'
 /** An upgrade refusal as an HTTP response (for adapters whose framework answers the request). */
 export function refusalResponse(refusal: Refusal): SimpleResponse {
   return { status: refusal.status, headers: { 'content-type': TEXT }, body: refusal.message }
+}
+
+async function notFound(res: ServerResponse): Promise<void> {
+  res.writeHead(404, { 'content-type': TEXT }).end('long-poll is off on this hub\n')
 }
 
 let bundleFile: string | undefined

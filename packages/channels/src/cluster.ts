@@ -2,7 +2,9 @@
  * What hubs on different nodes say to each other over the pub/sub adapter. Every message names
  * its protocol version (`v`), its kind and the node that sent it; a node ignores (and counts) a
  * message of a version it does not know, so two releases can run side by side in a rolling
- * deploy. Adapters may read `v`, `kind` and `node` (to drop their own echoes), nothing else.
+ * deploy; a kind it does not know is ignored and counted the same way (a node of an older release
+ * ignores `longpoll.*`, and the relaying node times out). Adapters may read `v`, `kind` and
+ * `node` (to drop their own echoes), nothing else.
  */
 import type { Delta, Partition } from './presence/state.js'
 
@@ -46,13 +48,37 @@ export type PresenceMessage =
   | (Envelope<'presence.state'> & { partition: Partition })
   | Envelope<'presence.bye'>
 
-export type ClusterMessage = BroadcastMessage | DisconnectMessage | PresenceMessage
+/**
+ * A long-poll request for a session another node holds, relayed on `node:<holder>` (see
+ * longpoll/relay.ts). `id` is unique on the sending node; the answer comes back on its
+ * `node:<id>` channel. A POST carries its body as received, and whether it is a batch.
+ */
+export interface LongPollRequestMessage extends Envelope<'longpoll.request'> {
+  id: string
+  session: string
+  method: 'GET' | 'POST'
+  body?: string
+  batch?: boolean
+}
+
+/** The holder's answer: the status for the client, and for a poll its messages. */
+export interface LongPollResponseMessage extends Envelope<'longpoll.response'> {
+  id: string
+  status: number
+  messages?: string[]
+}
+
+export type LongPollMessage = LongPollRequestMessage | LongPollResponseMessage
+
+export type ClusterMessage = BroadcastMessage | DisconnectMessage | PresenceMessage | LongPollMessage
 
 /** Where each kind of message goes. */
 export interface ClusterHandlers {
   broadcast(message: BroadcastMessage): void
   disconnect(message: DisconnectMessage): void
   presence(message: PresenceMessage): void
+  /** Long-poll requests relayed to this node, and the answers to those it relayed. */
+  longPoll(message: LongPollMessage): void
   /** A message this node cannot take (unknown version or kind): counted, ignored. */
   ignored(message: unknown): void
 }
@@ -70,5 +96,6 @@ export function dispatchCluster(nodeId: string, raw: unknown, handlers: ClusterH
   if (kind === 'broadcast') handlers.broadcast(message as BroadcastMessage)
   else if (kind === 'disconnect') handlers.disconnect(message as DisconnectMessage)
   else if (typeof kind === 'string' && kind.startsWith('presence.')) handlers.presence(message as PresenceMessage)
+  else if (kind === 'longpoll.request' || kind === 'longpoll.response') handlers.longPoll(message as LongPollMessage)
   else handlers.ignored(raw)
 }

@@ -1,8 +1,8 @@
 import type { Socket as NetSocket } from 'node:net'
-import type { RawData, WebSocket } from 'ws'
+import type { RawData } from 'ws'
 import { ChannelInstance } from './channel-instance.js'
 import type { LeaveReason } from './channel.js'
-import type { ChannelConnection, ConnectionHost } from './host.js'
+import type { ChannelConnection, ConnectionHost, TransportSocket } from './host.js'
 import type { Encoding, InboundFrame, Ref, Wire } from './dialect.js'
 import { framePayload, isBinaryFrame } from './frame.js'
 import { decodeMessage, IGNORED } from './inbound.js'
@@ -11,7 +11,7 @@ import type { RateState } from './limits.js'
 import type { Socket } from './socket.js'
 
 const CONNECTION = Symbol('hornbeam.connection')
-type Owned = WebSocket & { [CONNECTION]: Connection }
+type Owned = TransportSocket & { [CONNECTION]: Connection }
 
 function onMessage(this: Owned, data: RawData, isBinary: boolean): void {
   this[CONNECTION].onMessage(data, isBinary)
@@ -72,7 +72,7 @@ export class Connection implements RateState, ChannelConnection {
 
   constructor(
     readonly host: ConnectionHost,
-    readonly ws: WebSocket,
+    readonly ws: TransportSocket,
     readonly wire: Wire,
     readonly id: string,
     assigns: Record<string, unknown>,

@@ -7,13 +7,17 @@
  *   const result = await hub.endpoint.prepare(req, frameworkRequest)   // Prepared or Refusal
  *   hub.endpoint.accept(ws, result)                                    // a ws upgraded by the framework
  *   hub.endpoint.handleUpgrade(req, socket, head, frameworkRequest)    // or: prepare + upgrade + accept
+ *   hub.endpoint.longPoll?.handle(req, res, frameworkRequest, owner)   // `<path>/longpoll` (longpoll/)
  */
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { WebSocketServer, type WebSocket } from 'ws'
+import { WebSocketServer } from 'ws'
+import type { LongPollMessage } from './cluster.js'
 import { Connection } from './connection.js'
-import type { ConnectionHost } from './host.js'
+import type { ConnectionHost, TransportSocket } from './host.js'
 import type { Logger } from './logger.js'
+import type { PeerState } from './longpoll/relay.js'
+import { LongPollTransport } from './longpoll/transport.js'
 import type { IdHook, ResolvedOptions } from './options.js'
 import { Socket, type SocketHost } from './socket.js'
 import type { Counters } from './stats.js'
@@ -27,11 +31,18 @@ export interface EndpointHost extends UpgradePolicy {
   readonly id: IdHook | undefined
   /** What every accepted connection is given. */
   readonly connectionHost: ConnectionHost
+  /** The other nodes, for long-poll requests relayed to the node holding their session. */
+  readonly adapter: { publish(channel: string, message: LongPollMessage): void }
+  readonly peers: { peerState(node: string): PeerState }
+  /** Whether the hub was given a pub/sub adapter (it may be one node of several). */
+  readonly clustered: boolean
 }
 
 export class Endpoint {
   /** Upgrades for node:http and Express; adapters whose framework upgrades itself do not use it. */
   readonly wss: WebSocketServer
+  /** The long-poll transport at `<path>/longpoll`; undefined with `longPoll: false`. */
+  readonly longPoll: LongPollTransport | undefined
   private readonly connections = new Set<Connection>()
   /** Upgrades under way (see guard), and since when. */
   private readonly handshakes = new Map<Duplex, number>()
@@ -51,7 +62,15 @@ export class Endpoint {
       // The phoenix client may offer "phoenix" plus a token protocol; answer with "phoenix".
       handleProtocols: (protocols) => (protocols.has('phoenix') ? 'phoenix' : false),
     })
-    const shortest = Math.min(options.idleTimeoutMs, options.unjoinedTimeoutMs, options.frameTimeoutMs, options.handshakeTimeoutMs)
+    const longPoll = options.longPoll
+    this.longPoll = longPoll === false ? undefined : new LongPollTransport({
+      nodeId: host.nodeId, logger: host.logger, counters: host.counters, policy: host, settings: longPoll, clustered: host.clustered,
+      prepare: (raw, request, authToken) => this.prepare(raw, request, authToken),
+      accept: (session, prepared, owner) => this.accept(session, prepared, owner),
+      publish: (channel, message) => host.adapter.publish(channel, message),
+      peerState: (node) => host.peers.peerState(node),
+    })
+    const shortest = Math.min(options.idleTimeoutMs, options.unjoinedTimeoutMs, options.frameTimeoutMs, options.handshakeTimeoutMs, longPoll ? longPoll.sessionTimeoutMs : Infinity)
     this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(5000, Math.floor(shortest / 4))))
     this.sweeper.unref()
   }
@@ -73,20 +92,21 @@ export class Endpoint {
   /**
    * Checks an upgrade request before upgrading, so a refusal is an HTTP status. `request` is what
    * the connect hook sees (the framework's own request object). Every refusal is counted here,
-   * whichever adapter answers it.
+   * whichever adapter answers it. `authToken`: the phoenix client's, when it did not come in
+   * `Sec-WebSocket-Protocol` (long-poll sends it in a header).
    */
-  async prepare(rawRequest: IncomingMessage, request: unknown = rawRequest): Promise<Prepared | Refusal> {
+  async prepare(rawRequest: IncomingMessage, request: unknown = rawRequest, authToken?: string): Promise<Prepared | Refusal> {
     let result: Prepared | Refusal
     const max = this.host.options.maxConnections
     if (this.closing) result = { status: 503, message: 'server is shutting down' }
     else if (max > 0 && this.connections.size >= max) result = { status: 503, message: 'too many connections' }
-    else result = await prepareConnection(this.host, rawRequest, request)
+    else result = await prepareConnection(this.host, rawRequest, request, authToken)
     if ('status' in result) this.host.counters.refusedUpgrades++
     return result
   }
 
-  /** Takes an upgraded WebSocket in; `owner` marks it as one adapter's (see closeOwned). */
-  accept(ws: WebSocket, prepared: Prepared, owner?: object): Connection {
+  /** Takes an upgraded WebSocket (or a long-poll session) in; `owner` marks it as one adapter's (see closeOwned). */
+  accept(ws: TransportSocket, prepared: Prepared, owner?: object): Connection {
     const id = `${this.host.nodeId}.${(++this.seq).toString(36)}`
     this.handshakes.delete((ws as unknown as { _socket: Duplex })._socket)
     const conn = new Connection(this.host.connectionHost, ws, prepared.wire, id, prepared.assigns)
@@ -149,6 +169,7 @@ export class Endpoint {
       if (i + batchSize < conns.length) await new Promise((resolve) => setImmediate(resolve))
     }
     clearInterval(this.sweeper)
+    this.longPoll?.stop()
     this.handshakes.clear()
     this.wss.close()
   }
@@ -171,6 +192,7 @@ export class Endpoint {
       else if (conn.unjoinedSince < unjoined) void conn.close(1008, 'no channel joined')
       else if (conn.partialFrameSince(now) < frame) void conn.close(1008, 'frame timeout')
     }
+    this.longPoll?.sweep(now)
     const handshake = now - options.handshakeTimeoutMs
     for (const [socket, since] of this.handshakes) {
       if (socket.destroyed) this.handshakes.delete(socket)

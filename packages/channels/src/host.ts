@@ -47,3 +47,17 @@ export interface ChannelConnection extends Outlet {
   /** The channel ended: it leaves the connection's table. */
   channelRemoved(channel: { readonly topic: string }): void
 }
+
+/**
+ * What a connection uses of its socket: ws's WebSocket, or a long-poll session presenting the
+ * same small surface (longpoll/session.ts). A session has none of ws's internals, so the
+ * connection's raw-socket fast path is not taken: frames to it go through `send`.
+ */
+export interface TransportSocket {
+  readonly readyState: number
+  readonly bufferedAmount: number
+  send(data: Buffer, options: { binary: boolean }): void
+  close(code: number, reason: string): void
+  terminate(): void
+  on(event: 'message' | 'close' | 'error', listener: (...args: any[]) => void): unknown
+}

@@ -68,15 +68,14 @@ export class Hub {
     const connectionHost: ConnectionHost = {
       options, logger, counters: this.counters, limits: this.limits,
       route: (topic) => this.router.match(topic),
-      subscribe: (subscriber) => topics.subscribe(subscriber),
-      unsubscribe: (subscriber) => topics.unsubscribe(subscriber),
+      subscribe: (subscriber) => topics.subscribe(subscriber), unsubscribe: (subscriber) => topics.unsubscribe(subscriber),
       broadcast: (topic, event, payload, exclude) => topics.broadcast(topic, event, payload, exclude),
       scheduleUncork: (conn) => topics.scheduleUncork(conn),
       untrackChannel: (owner, topic) => tracker.untrackChannel(owner, topic),
       untrackOwner: (owner) => tracker.untrackOwner(owner),
       removeConnection: (conn) => this.endpoint.remove(conn as Connection),
     }
-    this.endpoint = new Endpoint({ nodeId: this.nodeId, options, logger, counters: this.counters, connect: hooks.connect, id: hooks.id, connectionHost })
+    this.endpoint = new Endpoint({ nodeId: this.nodeId, options, logger, counters: this.counters, connect: hooks.connect, id: hooks.id, connectionHost, adapter, peers: tracker, clustered: hooks.adapter !== undefined })
     this.started = this.start()
     // ready() still rejects for whoever awaits it; nobody awaiting must not crash the process.
     this.started.catch((err) => logger.error({ err }, 'pub/sub adapter failed to start'))
@@ -89,6 +88,7 @@ export class Hub {
           broadcast: (m) => this.topics.receive(m),
           disconnect: (m) => this.endpoint.disconnect(m.id, m.code ?? 1000, m.reason ?? 'disconnected'),
           presence: (m) => this.presenceTracker.receive(m),
+          longPoll: (m) => this.endpoint.longPoll?.receive(m),
           ignored: () => this.counters.clusterMessagesIgnored++,
         })
       } catch (err) {

@@ -4,6 +4,7 @@
  */
 export { createHub, Hub } from './hub.js'
 export type { HubOptions, HubStats, ConnectHook, IdHook } from './hub.js'
+export type { LongPollOptions } from './options.js'
 export type { BroadcastResult } from './hub.js'
 export { ChannelDefinition } from './channel.js'
 export type { ChannelOptions, SchemaChannelOptions, JoinHandler, EventHandler, LeaveHandler, LeaveReason, Payload } from './channel.js'

@@ -50,6 +50,44 @@ export interface HubOptions extends Partial<LimitOptions> {
    * oldest messages go first). Defaults: 100 messages for 2 minutes per topic, 64 MiB in all.
    */
   history?: HistorySetting | (Partial<HistoryOptions> & { maxBytes?: number })
+  /**
+   * The long-poll transport at `<path>/longpoll` (the phoenix client's LongPoll and its
+   * `longPollFallbackMs`, and `@hornbeam/client`'s): on by default; `false` turns it off.
+   */
+  longPoll?: LongPollOptions | false
+}
+
+export interface LongPollOptions {
+  /**
+   * The HMAC-SHA256 key session tokens are signed with; give every node of a cluster the same
+   * one (a string of 32 random bytes or more, or a Buffer). Unset: a random key per process, so
+   * a request that lands on another node than the session's is refused with 410.
+   */
+  secret?: string | Buffer
+  /** How long a poll waits for messages before it is answered with 204. Default 10 s (Phoenix's window). */
+  pollTimeoutMs?: number
+  /** A session whose client has not polled (nor sent) for this long is closed. Default 15 s. */
+  sessionTimeoutMs?: number
+  /** The largest POST body, in bytes; a larger one gets 413. Default 1 MiB. */
+  maxBodyBytes?: number
+  /** How long a request relayed to the node holding its session waits for the answer (a poll: plus pollTimeoutMs). Default 5 s. */
+  relayTimeoutMs?: number
+}
+
+/** The long-poll options with their defaults. */
+export interface ResolvedLongPoll {
+  secret: string | Buffer | undefined
+  pollTimeoutMs: number
+  sessionTimeoutMs: number
+  maxBodyBytes: number
+  relayTimeoutMs: number
+}
+
+export const defaultLongPoll: Omit<ResolvedLongPoll, 'secret'> = {
+  pollTimeoutMs: 10_000,
+  sessionTimeoutMs: 15_000,
+  maxBodyBytes: 1024 * 1024,
+  relayTimeoutMs: 5_000,
 }
 
 /** A pattern's history options: its own setting over the hub's, over the defaults. */
@@ -70,6 +108,7 @@ export interface ResolvedOptions extends LimitOptions {
   validationTimeoutMs: number
   checkOrigin: OriginCheck
   allowedHosts: AllowedHosts | undefined
+  longPoll: ResolvedLongPoll | false
 }
 
 /** The hub's options with every default filled in (an option given as undefined takes its default). */
@@ -83,6 +122,7 @@ export function resolveOptions(options: HubOptions): ResolvedOptions {
     validationTimeoutMs: 5_000,
     checkOrigin: true,
     ...definedOnly(options),
+    longPoll: options.longPoll === false ? false : { secret: undefined, ...defaultLongPoll, ...definedOnly(options.longPoll ?? {}) },
   } as ResolvedOptions
 }
 

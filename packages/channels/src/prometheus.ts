@@ -24,7 +24,7 @@ export interface MetricsOptions {
 type CounterKey =
   | 'framesIn' | 'framesOut' | 'bytesIn' | 'bytesOut' | 'malformed' | 'binaryIgnored' | 'joins' | 'joinsRefused' | 'crashes' | 'invalidPayloads' | 'refusedUpgrades'
   | 'rateLimited' | 'slowConsumers' | 'droppedFrames' | 'clusterMessagesIgnored' | 'broadcastsFailed' | 'replayed'
-  | 'resumesRecovered' | 'resumesNotRecovered'
+  | 'resumesRecovered' | 'resumesNotRecovered' | 'longPollRequests' | 'longPollRelayed' | 'longPollRelayServed' | 'longPollRelayFailed'
 
 const counters: Array<[CounterKey, string, string]> = [
   ['framesIn', 'frames_in_total', 'Frames received from clients'],
@@ -46,6 +46,10 @@ const counters: Array<[CounterKey, string, string]> = [
   ['replayed', 'history_replayed_total', 'Messages sent to joining sockets from the history'],
   ['resumesRecovered', 'resumes_recovered_total', 'Resumes that replayed everything the client missed'],
   ['resumesNotRecovered', 'resumes_not_recovered_total', 'Resumes that could not (the client was told recovered: false)'],
+  ['longPollRequests', 'longpoll_requests_total', 'Long-poll HTTP requests received'],
+  ['longPollRelayed', 'longpoll_relayed_total', 'Long-poll requests relayed to the node holding their session'],
+  ['longPollRelayServed', 'longpoll_relay_served_total', 'Long-poll requests relayed here by other nodes'],
+  ['longPollRelayFailed', 'longpoll_relay_failed_total', 'Relayed long-poll requests that got no answer in time'],
 ]
 
 export function registerMetrics(hub: Hub, options: MetricsOptions = {}): client.Registry {
@@ -71,7 +75,8 @@ export function registerMetrics(hub: Hub, options: MetricsOptions = {}): client.
   }
   const gauge = (name: string, help: string, read: (s: HubStats) => number) =>
     new client.Gauge({ name: prefix + name, help, registers: [registry], collect() { this.set(read(stats())) } })
-  gauge('connections', 'Open WebSocket connections', (s) => s.connections)
+  gauge('connections', 'Open connections (WebSockets and long-poll sessions)', (s) => s.connections)
+  gauge('longpoll_sessions', 'Long-poll sessions held by this node', (s) => s.longPollSessions)
   gauge('channels', 'Joined channels', (s) => s.channels)
   gauge('topics', 'Topics with at least one local subscriber', (s) => Object.keys(s.topics).length)
   gauge('presence_entries', 'Presence entries known to this node', (s) => s.presence.entries)

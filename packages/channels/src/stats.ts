@@ -28,6 +28,16 @@ export interface HubStats {
   /** Resumes that replayed everything the client missed, and those that could not. */
   resumesRecovered: number
   resumesNotRecovered: number
+  /** Long-poll sessions held by this node (a gauge; each is counted in `connections` too). */
+  longPollSessions: number
+  /** Long-poll HTTP requests this node received (GET, POST, OPTIONS), whichever node holds the session. */
+  longPollRequests: number
+  /** Of those, the ones relayed to the node holding their session. */
+  longPollRelayed: number
+  /** Requests other nodes relayed here, for sessions held here. */
+  longPollRelayServed: number
+  /** Relayed requests whose answer did not come in time (the client got 410 or 500). */
+  longPollRelayFailed: number
   presence: { entries: number; topics: number; peers: number; downPeers: number }
   /** Topic histories kept on this node, their messages and bytes (in all and per topic). */
   history: { topics: number; entries: number; bytes: number; allocated: number; topicBytes: Record<string, number> }
@@ -41,5 +51,6 @@ export function newCounters(): Counters {
     framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, malformed: 0, binaryIgnored: 0, joins: 0, joinsRefused: 0,
     crashes: 0, invalidPayloads: 0, refusedUpgrades: 0, rateLimited: 0, slowConsumers: 0, droppedFrames: 0, clusterMessagesIgnored: 0,
     broadcastsFailed: 0, replayed: 0, resumesRecovered: 0, resumesNotRecovered: 0,
+    longPollSessions: 0, longPollRequests: 0, longPollRelayed: 0, longPollRelayServed: 0, longPollRelayFailed: 0,
   }
 }

@@ -1,8 +1,9 @@
-import type { IncomingMessage, Server } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { hostAllowed, originAllowed, tokenFromProtocols } from './auth.js'
 import { UnsupportedVersionError, wireFromQuery, type Wire } from './dialect.js'
 import type { Logger } from './logger.js'
+import { serveLongPollOn } from './longpoll/attach.js'
 import type { ConnectHook, ResolvedOptions } from './options.js'
 
 /** An upgrade request the hub accepts: its wire, query params and initial assigns. */
@@ -28,12 +29,23 @@ export interface AttachOptions {
    * request through its framework (Express middleware) and then calls `hub.handleUpgrade` itself.
    */
   onUpgrade?: UpgradeHandler
+  /**
+   * Serve `<path>/longpoll` from the server's requests (default true, when the hub has
+   * long-poll on). An adapter that routes the request through its framework passes false.
+   */
+  longPoll?: boolean
 }
 
 /** The endpoint paths for a mount path: `/ws` and `/ws/websocket`. */
 export function endpointPaths(path: string): [string, string] {
   const base = path === '/' ? '' : path.replace(/\/+$/, '')
   return [base === '' ? '/' : base, `${base}/websocket`]
+}
+
+/** Where the long-poll transport is served for a mount path: `/ws` → `/ws/longpoll`. */
+export function longPollPath(path: string): string {
+  const base = endpointPaths(path)[0]
+  return `${base === '/' ? '' : base}/longpoll`
 }
 
 /** What checking an upgrade needs: the hub's options, its log and the connect hook. */
@@ -43,8 +55,17 @@ export interface UpgradePolicy {
   readonly connect: ConnectHook<any> | undefined
 }
 
-/** Host, origin and protocol version checks, then the connect hook: accepted, or why not. */
-export async function prepareConnection(policy: UpgradePolicy, raw: IncomingMessage, request: unknown): Promise<Prepared | Refusal> {
+/**
+ * Host, origin and protocol version checks, then the connect hook: accepted, or why not. The
+ * hook's `info.authToken` is the phoenix client's token: from `Sec-WebSocket-Protocol` for an
+ * upgrade, or given (long-poll sends it in `X-Phoenix-AuthToken`).
+ */
+export async function prepareConnection(
+  policy: UpgradePolicy,
+  raw: IncomingMessage,
+  request: unknown,
+  authToken: string | undefined = tokenFromProtocols(raw.headers['sec-websocket-protocol']),
+): Promise<Prepared | Refusal> {
   const { options, logger } = policy
   if (!hostAllowed(options.allowedHosts, raw, logger)) return { status: 403, message: 'host not allowed' }
   if (!originAllowed(options.checkOrigin, raw, logger)) return { status: 403, message: 'origin not allowed' }
@@ -63,7 +84,7 @@ export async function prepareConnection(policy: UpgradePolicy, raw: IncomingMess
   if (connect) {
     let result: unknown
     try {
-      const info = { authToken: tokenFromProtocols(raw.headers['sec-websocket-protocol']), origin: raw.headers.origin }
+      const info = { authToken, origin: raw.headers.origin }
       result = await connect(params, request, info)
     } catch (err) {
       logger.warn({ err }, 'connect hook threw: connection refused')
@@ -81,6 +102,8 @@ export interface Mountable {
   /** Starts the upgrade's handshake clock (see Endpoint.guard). */
   guard(socket: Duplex): void
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void
+  /** The long-poll transport, if on. */
+  readonly longPoll?: { handle(req: IncomingMessage, res: ServerResponse): Promise<void> } | undefined
 }
 
 interface Mount {
@@ -118,7 +141,10 @@ export function attachToServer(target: Mountable, server: Server, options: Attac
   }
   entry.list.push(mount)
   const current = entry
+  const longPoll = target.longPoll
+  const unserve = options.longPoll !== false && longPoll !== undefined ? serveLongPollOn(server, longPollPath(options.path ?? '/ws'), (req, res) => void longPoll.handle(req, res)) : undefined
   return () => {
+    unserve?.()
     const i = current.list.indexOf(mount)
     if (i >= 0) current.list.splice(i, 1)
     if (current.list.length === 0) {

@@ -9,6 +9,9 @@
  * `new Socket('/ws', { dialect: 'phoenix' })` speaks the phoenix v2 wire, with binary payloads.
  */
 export { Socket } from './socket.js'
+export { LongPoll, longPollURL, MAX_LONGPOLL_BATCH, DEFAULT_LONGPOLL_TIMEOUT_MS } from './longpoll.js'
+export { FALLBACK_KEY } from './fallback.js'
+export type { SessionStore } from './fallback.js'
 export type { SocketOptions, LogFunction, Logger, WebSocketLike, WebSocketConstructor, CloseInfo } from './socket.js'
 export { Channel } from './channel.js'
 export type { BindingCallback, ChannelSocket } from './channel.js'

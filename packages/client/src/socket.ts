@@ -13,6 +13,8 @@ import {
   defaultRejoinAfterMs,
 } from './constants.js'
 import { endPointURL, type Params } from './endpoint.js'
+import { LongPollFallback, type SessionStore } from './fallback.js'
+import { DEFAULT_LONGPOLL_TIMEOUT_MS, LongPoll } from './longpoll.js'
 import type { PayloadSource } from './push.js'
 import { decode, encode, type Message } from './serializer.js'
 import { encodeBinaryPush } from './binary.js'
@@ -71,13 +73,30 @@ export interface SocketOptions {
    * network drop (at once, then backing off).
    */
   restartWindowMs?: number
-  /** The WebSocket class. Default `globalThis.WebSocket` (browsers, Node 22); on Node 20 pass `ws`. */
+  /**
+   * The WebSocket class. Default `globalThis.WebSocket` (browsers, Node 22); on Node 20 pass `ws`.
+   * `LongPoll` (exported by this package) makes the socket use long-poll only.
+   */
   transport?: WebSocketConstructor
   /**
    * The wire dialect: 'hornbeam' (the default; JSON text) or 'phoenix' (the phoenix v2 wire,
    * `vsn=2.0.0`, the `phx_` names; payloads of bytes go and come in binary frames).
    */
   dialect?: DialectName
+  /**
+   * Falls back to long-poll (`LongPoll`, the server's `<path>/longpoll`) when the WebSocket fails
+   * before it opens, does not open within this many ms, or opens but does not answer a heartbeat
+   * within as long again (a proxy that accepts the upgrade and passes nothing). The socket then
+   * stays on long-poll; unless a WebSocket ever worked for it, the fallback is remembered in
+   * `sessionStorage`, and the page's next sockets start on long-poll. With no WebSocket at all in
+   * the runtime, the socket uses long-poll at once. Unset (the default): WebSocket only. The
+   * same as phoenix.js's option of this name (2500 is a good value).
+   */
+  longPollFallbackMs?: number
+  /** How long one long-poll request may take, in ms. Default 20000 (the server answers a poll within 10 s). */
+  longPollTimeoutMs?: number
+  /** Where the long-poll fallback is remembered. Default `globalThis.sessionStorage`, when there is one. */
+  sessionStorage?: SessionStore
 }
 
 type Callbacks = {
@@ -108,9 +127,15 @@ export class Socket {
   readonly restartWindowMs: number
   /** The wire dialect's names and features (see SocketOptions.dialect). */
   readonly dialect: Dialect
+  readonly longPollTimeoutMs: number
   private readonly params: Params | (() => Params)
   private readonly logger: LogFunction | undefined
   private readonly transport: WebSocketConstructor | undefined
+  private readonly fallback: LongPollFallback | undefined
+  /** The fallback happened: every connection from now on is long-poll. */
+  private fellBack = false
+  private pingRef: string | null = null
+  private pingAnswered: (() => void) | undefined
   private conn: WebSocketLike | null = null
   private ref = 0
   private readonly callbacks: Callbacks = { open: [], close: [], error: [], message: [] }
@@ -139,6 +164,12 @@ export class Socket {
     const dialect = options.dialect ?? 'hornbeam'
     if (!Object.prototype.hasOwnProperty.call(DIALECTS, dialect)) throw new TypeError(`unknown dialect "${dialect}": 'hornbeam' or 'phoenix'`)
     this.dialect = DIALECTS[dialect]
+    this.longPollTimeoutMs = options.longPollTimeoutMs ?? DEFAULT_LONGPOLL_TIMEOUT_MS
+    if (options.longPollFallbackMs !== undefined && options.longPollFallbackMs > 0 && options.transport !== LongPoll) {
+      const store = options.sessionStorage ?? (globalThis as { sessionStorage?: SessionStore }).sessionStorage
+      this.fallback = new LongPollFallback(options.longPollFallbackMs, store, (reason) => this.fallBack(reason))
+      this.fellBack = this.fallback.memorized
+    }
     this.reconnectTimer = new Timer(() => this.reconnect(), this.reconnectAfterMs, this.jitter)
   }
 
@@ -156,23 +187,59 @@ export class Socket {
     if (this.conn !== null) return
     this.closedByUser = false
     this.reconnectTimer.clear()
-    const Transport = this.transport ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
-    if (typeof Transport !== 'function') {
-      throw new Error(
-        'no WebSocket implementation: this runtime has no global WebSocket (Node before 22). ' +
-          "Pass one: new Socket(url, { transport: WebSocket }) with WebSocket from the 'ws' package",
-      )
-    }
+    const Transport = this.pickTransport()
     const url = this.endPointURL()
-    const conn = new Transport(url)
+    const conn: WebSocketLike = new Transport(url)
     this.conn = conn
     if (this.dialect.binary) conn.binaryType = 'arraybuffer'
+    if (conn instanceof LongPoll) conn.timeout = this.longPollTimeoutMs
+    else this.fallback?.attempt()
     // Without the query: params often hold a token, and logs travel further than they should.
     this.log('transport', `connecting to ${url.split('?')[0]}`)
     conn.onopen = () => conn === this.conn && this.onConnOpen()
-    conn.onerror = (error) => conn === this.conn && this.onConnError(error)
-    conn.onmessage = (event) => conn === this.conn && this.onConnMessage(event)
-    conn.onclose = (event) => conn === this.conn && this.onConnClose(event)
+    conn.onerror = (error: unknown) => conn === this.conn && this.onConnError(error)
+    conn.onmessage = (event: { data: unknown }) => conn === this.conn && this.onConnMessage(event)
+    conn.onclose = (event: CloseInfo) => conn === this.conn && this.onConnClose(event)
+  }
+
+  /** Whether the socket uses long-poll (given as its transport, or after the fallback). */
+  isLongPolling(): boolean {
+    return this.transport === LongPoll || this.fellBack
+  }
+
+  private pickTransport(): WebSocketConstructor {
+    if (this.isLongPolling()) return LongPoll
+    const Transport = this.transport ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
+    if (typeof Transport === 'function') return Transport
+    if (this.fallback !== undefined) {
+      this.log('transport', 'no WebSocket in this runtime: long-poll')
+      this.fellBack = true
+      return LongPoll
+    }
+    throw new Error(
+      'no WebSocket implementation: this runtime has no global WebSocket (Node before 22). ' +
+        "Pass one: new Socket(url, { transport: WebSocket }) with WebSocket from the 'ws' package, or use long-poll: { transport: LongPoll }",
+    )
+  }
+
+  /** The WebSocket failed, or did not open or answer in time: from now on, long-poll. */
+  private fallBack(reason: string): void {
+    this.log('transport', `falling back to long-poll: ${reason}`)
+    this.fellBack = true
+    const conn = this.conn
+    if (conn === null || this.closedByUser) return
+    // The WebSocket's own events no longer reach the socket (they are not from this.conn).
+    this.conn = null
+    const wasOpen = conn.readyState === SOCKET_STATES.open
+    try {
+      conn.close(CLOSE_NORMAL, 'falling back to long-poll')
+    } catch (err) {
+      this.log('transport', 'close failed', err)
+    }
+    this.stopHeartbeat()
+    if (wasOpen) for (const channel of this.channels.slice()) channel.onSocketClose()
+    this.reconnectTimer.reset()
+    this.connect()
   }
 
   /**
@@ -182,6 +249,7 @@ export class Socket {
   disconnect(callback?: () => void, code: number = CLOSE_NORMAL, reason = 'client disconnect'): void {
     this.closedByUser = true
     this.reconnectTimer.reset()
+    this.fallback?.clear()
     this.abandon(code, reason, true)
     callback?.()
   }
@@ -293,9 +361,17 @@ export class Socket {
   // -- transport events
 
   private onConnOpen(): void {
-    this.log('transport', 'connected')
+    this.log('transport', this.conn instanceof LongPoll ? 'connected (long-poll)' : 'connected')
     this.reconnectTimer.reset()
     this.resetHeartbeat()
+    if (this.conn instanceof LongPoll) this.fallback?.longPollOpened()
+    else
+      this.fallback?.open((answered) =>
+        this.ping(() => {
+          this.log('transport', 'the WebSocket answered a heartbeat: no long-poll fallback')
+          answered()
+        }),
+      )
     for (const [, callback] of this.callbacks.open.slice()) callback()
     for (const channel of this.channels.slice()) channel.onSocketOpen()
   }
@@ -303,6 +379,7 @@ export class Socket {
   private onConnError(error: unknown): void {
     this.log('transport', 'error', error)
     for (const [, callback] of this.callbacks.error.slice()) callback(error)
+    this.fallback?.failed('the WebSocket failed')
   }
 
   private onConnMessage(event: { data: unknown }): void {
@@ -314,6 +391,11 @@ export class Socket {
       return
     }
     const { topic, ref } = message
+    if (topic === this.dialect.heartbeatTopic && ref !== null && ref === this.pingRef) {
+      this.pingRef = null
+      this.pingAnswered?.()
+      return
+    }
     if (topic === this.dialect.heartbeatTopic && ref !== null && ref === this.pendingHeartbeatRef) {
       this.resetHeartbeat()
       return
@@ -326,6 +408,8 @@ export class Socket {
   }
 
   private onConnClose(event: CloseInfo): void {
+    // A WebSocket that closes before it opens is a failed attempt: the fallback, if on, takes over.
+    if (this.fallback?.pending) return this.fallback.failed(`the WebSocket closed (${event.code})`)
     this.connectionEnded({ code: event.code, reason: event.reason, wasClean: event.wasClean })
   }
 
@@ -384,6 +468,13 @@ export class Socket {
     clearTimeout(this.heartbeatTimeoutTimer)
     this.heartbeatTimer = this.heartbeatTimeoutTimer = undefined
     this.pendingHeartbeatRef = null
+  }
+
+  /** A heartbeat now, outside the heartbeat cycle: `answered` runs when its reply comes. */
+  private ping(answered: () => void): void {
+    this.pingRef = this.makeRef()
+    this.pingAnswered = answered
+    this.push({ join_ref: null, ref: this.pingRef, topic: this.dialect.heartbeatTopic, event: HEARTBEAT_EVENT, payload: {} })
   }
 
   private sendHeartbeat(): void {

@@ -81,6 +81,8 @@ export function channelsMiddleware(options: ChannelsOptions = {}): ChannelsMiddl
     req.channels = hub
     // The middleware before ours let an upgrade through: the socket is the hub's, not the response's.
     if (upgrades.handOff(req, req)) return
+    // Long-poll after the middleware listed before ours, as an upgrade is.
+    if (mount.longPollPath !== undefined && pathname(req.originalUrl ?? req.url) === mount.longPollPath) return void mount.serveLongPoll(req, res, req)
     if (mount.serveClient && (req.method === 'GET' || req.method === 'HEAD') && pathname(req.originalUrl ?? req.url) === bundlePath) {
       return void clientBundle().then((bundle) => void res.status(bundle.status).set(bundle.headers).end(bundle.body), next)
     }
@@ -93,6 +95,7 @@ export function channelsMiddleware(options: ChannelsOptions = {}): ChannelsMiddl
     // The core's dispatcher matches our paths (and answers 404 when no listener claims one).
     const unmount = hub.attach(server as Server, {
       path,
+      longPoll: false, // served by the middleware, after the app's own
       onUpgrade: (req, socket, head) => upgradeThrough(app ?? (root() as UpgradeApp | undefined), req, socket, head),
     })
     const detach = () => {

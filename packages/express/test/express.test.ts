@@ -11,13 +11,15 @@ import { RawClient, quietLogger } from '../../../test/helpers/wire.js'
 import { defineChat } from '../../../test/fixtures/chat.js'
 import { channelsMiddleware } from '@hornbeam/express'
 import { startApp } from './fixtures/server.js'
-import { authRefusal, chatFlow, restRoutes } from './fixtures/scenarios.js'
+import { authRefusal, chatFlow, longPollFlow, restRoutes } from './fixtures/scenarios.js'
 
 t.test('chat flow: app.use(mw) + app.listen(0) alone', (t) => chatFlow(t, express, 'app'))
 t.test('chat flow: http.createServer(app) + mw.attach(server)', (t) => chatFlow(t, express, 'attach'))
 t.test('REST routes broadcast and list presence through req.channels', (t) => restRoutes(t, express))
 t.test('auth middleware before ours refuses with 401 (app.listen)', (t) => authRefusal(t, express, 'app'))
 t.test('auth middleware before ours refuses with 401 (mw.attach)', (t) => authRefusal(t, express, 'attach'))
+t.test('long-poll at /ws/longpoll through the app (app.listen)', (t) => longPollFlow(t, express, 'app'))
+t.test('long-poll at /ws/longpoll through the app (mw.attach)', (t) => longPollFlow(t, express, 'attach'))
 
 t.test('app.channel on the parent app defines channels', async (t) => {
   const srv = await startApp(express)

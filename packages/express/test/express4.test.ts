@@ -2,7 +2,7 @@
 import t from 'tap'
 // @ts-ignore: the alias has no type declarations of its own
 import express4 from 'express4'
-import { authRefusal, chatFlow, restRoutes } from './fixtures/scenarios.js'
+import { authRefusal, chatFlow, longPollFlow, restRoutes } from './fixtures/scenarios.js'
 
 const express = express4 as typeof import('express')
 
@@ -14,3 +14,4 @@ t.test('Express 4: chat flow with app.use(mw) + app.listen(0)', (t) => chatFlow(
 t.test('Express 4: chat flow with http.createServer(app) + mw.attach', (t) => chatFlow(t, express, 'attach'))
 t.test('Express 4: auth middleware refuses the upgrade with 401', (t) => authRefusal(t, express, 'app'))
 t.test('Express 4: REST routes use req.channels', (t) => restRoutes(t, express))
+t.test('Express 4: long-poll at /ws/longpoll through the app', (t) => longPollFlow(t, express, 'app'))

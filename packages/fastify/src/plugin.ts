@@ -135,6 +135,21 @@ const plugin: FastifyPluginAsync<ChannelsPluginOptions> = async (fastify, option
     })
   }
 
+  // Long-poll at <path>/longpoll: the core reads and checks the body itself (size limit, batch),
+  // so in a scope of their own the routes take any content type without Fastify parsing it.
+  // The app's hooks (auth, CORS) run first, as on any route.
+  const longPollPath = mount.longPollPath
+  if (longPollPath !== undefined) {
+    await fastify.register(async (scope) => {
+      scope.removeAllContentTypeParsers()
+      scope.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined))
+      scope.all(longPollPath, (request, reply) => {
+        reply.hijack()
+        return mount.serveLongPoll(request.raw, reply.raw, request)
+      })
+    })
+  }
+
   if (mount.serveClient) {
     fastify.get(clientBundlePath(mount.path), async (_request, reply) => {
       const bundle = await clientBundle()

@@ -10,6 +10,7 @@ import WebSocket from 'ws'
 import channels, { type ChannelsPluginOptions } from '@hornbeam/fastify'
 import { RawClient, eventually, sleep, quietLogger, broadcastMarker, watchLongTimers, POSITION } from '../../../test/helpers/wire.js'
 import { defineChat } from '../../../test/fixtures/chat.js'
+import { LongPollClient, longPollChat, request } from '../../../test/helpers/longpoll.js'
 // @ts-expect-error the phoenix package ships no types
 import { Socket as PhoenixSocket } from 'phoenix'
 
@@ -395,4 +396,32 @@ t.test('an upgrade held up by an app hook is refused after handshakeTimeoutMs', 
     before: (app) => void app.addHook('onRequest', (_request, _reply, _done) => {}), // never calls done
   })
   await t.rejects(RawClient.connect(url()), /HTTP 503/)
+})
+
+t.test('long-poll at /ws/longpoll: the seed chat with a WebSocket user, after the app’s hooks, with Fastify’s request for the connect hook', opts, async (t) => {
+  const requests: unknown[] = []
+  const { port } = await start(
+    t,
+    { connect: (_params, request) => void requests.push(request) ?? {} },
+    {
+      before: (app) => {
+        app.addHook('onRequest', async (request, reply) => {
+          if (request.headers['x-deny'] === '1') return reply.code(401).send('no entry')
+        })
+      },
+      after: (app) => void defineChat(app.channels),
+    },
+  )
+  const base = `http://127.0.0.1:${port}`
+  const denied = await fetch(`${base}/ws/longpoll?vsn=2.0.0`, { headers: { 'x-deny': '1' } })
+  t.same([denied.status, await denied.text()], [401, 'no entry'], 'the app’s onRequest hook answered first')
+  await longPollChat(t, base)
+  t.ok(requests.length >= 2 && requests.every((r) => typeof (r as FastifyRequest).raw === 'object' && 'routeOptions' in (r as object)), 'the connect hook got FastifyRequests')
+  // A JSON body (a content type Fastify would parse) reaches the core untouched.
+  const lp = await LongPollClient.open(`${base}/ws/longpoll`)
+  lp.start()
+  t.teardown(() => lp.stop())
+  const sent = await request(lp.url(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(['1', '1', 'room:x', 'phx_join', { username: 'carol' }]) })
+  t.same([sent.http, sent.status], [200, 200])
+  t.equal((await lp.waitFor((f) => f[1] === '1'))[4].status, 'ok', 'a one-frame JSON body is a frame')
 })

@@ -11,6 +11,7 @@
  *   hub's own ws server.
  */
 import { upgradeWebSocket, type HttpBindings, type WebSocketServerLike } from '@hono/node-server'
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import type { Context, Env, Hono, MiddlewareHandler, Next } from 'hono'
 import type { WebSocket } from 'ws'
 import type { ConnectHook, Hub } from '@hornbeam/channels'
@@ -29,7 +30,7 @@ export interface Channels {
   readonly path: string
   /** `app.use(channels.middleware)`, before any route that uses `c.var.channels` (and before auth). */
   readonly middleware: MiddlewareHandler<ChannelsEnv>
-  /** Adds GET `<path>`, `<path>/websocket` and `<path>/hornbeam.js` to `app`; returns `app`. */
+  /** Adds GET `<path>`, `<path>/websocket` and `<path>/hornbeam.js`, and `<path>/longpoll`, to `app`; returns `app`. */
   routes<A extends Hono<any, any, any>>(app: A): A
   /** For node-server: `serve({ fetch: app.fetch, websocket: channels.websocket })`. */
   readonly websocket: { server: WebSocketServerLike }
@@ -92,12 +93,21 @@ export function createChannels<E extends Env = ChannelsEnv>(options: ChannelsOpt
     return c.body(null) // node-server adds its headers (set by earlier middleware: a Set-Cookie) to the 101
   }
 
+  /** `<path>/longpoll`: node-server's own request and response go to the core, which answers. */
+  function longPoll(c: Context<ChannelsEnv>): Response {
+    const { incoming, outgoing } = c.env ?? {}
+    if (!incoming || !outgoing) return c.text('long-poll needs @hono/node-server (serve({ fetch: app.fetch }))', 500)
+    void mount.serveLongPoll(incoming, outgoing, c)
+    return RESPONSE_ALREADY_SENT
+  }
+
   return {
     hub,
     path: mount.path,
     middleware,
     routes(app) {
       for (const url of paths) app.get(url, endpoint)
+      if (mount.longPollPath !== undefined) app.all(mount.longPollPath, longPoll)
       if (mount.serveClient) app.get(clientBundlePath(mount.path), async () => send(await clientBundle()))
       return app
     },

@@ -14,6 +14,7 @@ import { createHub, type Hub } from '@hornbeam/channels'
 import { createChannels, type Channels, type ChannelsEnv, type ChannelsOptions } from '@hornbeam/hono'
 import { RawClient, eventually, sleep, quietLogger, broadcastMarker, watchLongTimers, POSITION } from '../../../test/helpers/wire.js'
 import { defineChat } from '../../../test/fixtures/chat.js'
+import { longPollChat, request } from '../../../test/helpers/longpoll.js'
 // @ts-expect-error the phoenix package ships no types
 import { Socket as PhoenixSocket } from 'phoenix'
 
@@ -391,4 +392,26 @@ t.test('CommonJS: require() is createChannels, carrying its named exports', opts
   `
   const run = spawnSync(process.execPath, ['--no-experimental-require-module', '-e', script], { cwd: import.meta.dirname, encoding: 'utf8' })
   t.equal(run.stdout.trim(), 'ok', run.stderr)
+})
+
+t.test('long-poll at /ws/longpoll: the seed chat with a WebSocket user, after the app middleware, with Hono’s c for the connect hook', opts, async (t) => {
+  const seen: any[] = []
+  const { port } = await start(
+    t,
+    { connect: (_params, c) => void seen.push(c) ?? {} },
+    {
+      before: (app) =>
+        app.use(async (c, next) => {
+          if (c.req.header('x-deny') === '1') return c.text('no entry', 401)
+          c.set('user', 'u1')
+          await next()
+        }),
+      after: (_app, channels) => void defineChat(channels.hub),
+    },
+  )
+  const base = `http://127.0.0.1:${port}`
+  const denied = await request(`${base}/ws/longpoll?vsn=2.0.0`, { headers: { 'x-deny': '1' } })
+  t.same([denied.http, denied.text], [401, 'no entry'], 'the middleware before the routes answered first')
+  await longPollChat(t, base)
+  t.ok(seen.length >= 1 && seen.every((c) => c.var.user === 'u1' && typeof c.req.header === 'function'), 'the connect hook got Hono’s context')
 })

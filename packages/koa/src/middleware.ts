@@ -75,6 +75,11 @@ export function channels(options: ChannelsOptions = {}): ChannelsMiddleware {
     ctx.channels = hub
     // The middleware before ours let an upgrade through: the socket is the hub's, not Koa's response's.
     if (upgrades.handOff(ctx.req, ctx)) return void (ctx.respond = false)
+    // Long-poll after the middleware registered before ours, as an upgrade is; the core answers.
+    if (mount.longPollPath !== undefined && pathname(ctx.originalUrl) === mount.longPollPath) {
+      ctx.respond = false
+      return mount.serveLongPoll(ctx.req, ctx.res, ctx)
+    }
     if (mount.serveClient && (ctx.method === 'GET' || ctx.method === 'HEAD') && pathname(ctx.originalUrl) === bundlePath) {
       const bundle = await clientBundle()
       ctx.status = bundle.status
@@ -93,7 +98,8 @@ export function channels(options: ChannelsOptions = {}): ChannelsMiddleware {
     if (context !== undefined) context.channels ??= hub
     // The core's dispatcher matches our paths (and answers 404 when no listener claims one).
     // An earlier middleware answers (401, a redirect), or nothing does (Koa's 404), or ours hands off.
-    const unmount = hub.attach(server as Server, { path, onUpgrade: (req, socket, head) => upgrades.start(req, socket, head, (res) => handler(req, res)) })
+    // Long-poll is served by the middleware (longPoll: false here), after the app's own.
+    const unmount = hub.attach(server as Server, { path, longPoll: false, onUpgrade: (req, socket, head) => upgrades.start(req, socket, head, (res) => handler(req, res)) })
     const detach = () => {
       unmount()
       attached.delete(server)

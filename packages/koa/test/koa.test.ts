@@ -12,7 +12,7 @@ import channelsDefault, { channels } from '@hornbeam/koa'
 import { RawClient, eventually, quietLogger } from '../../../test/helpers/wire.js'
 import { defineChat } from '../../../test/fixtures/chat.js'
 import { route, startApp } from './fixtures/server.js'
-import { authRefusal, chatFlow, restRoutes } from './fixtures/scenarios.js'
+import { authRefusal, chatFlow, longPollFlow, restRoutes } from './fixtures/scenarios.js'
 
 const require = createRequire(import.meta.url)
 
@@ -21,6 +21,8 @@ t.test('chat flow: http.createServer(app.callback()) + mw.attach(server, app)', 
 t.test('REST routes broadcast and list presence through ctx.channels', (t) => restRoutes(t, Koa))
 t.test('auth middleware before ours refuses with 401 (app.listen)', (t) => authRefusal(t, Koa, 'app'))
 t.test('auth middleware before ours refuses with 401 (mw.attach)', (t) => authRefusal(t, Koa, 'attach'))
+t.test('long-poll at /ws/longpoll through the app (app.listen)', (t) => longPollFlow(t, Koa, 'app'))
+t.test('long-poll at /ws/longpoll through the app (mw.attach)', (t) => longPollFlow(t, Koa, 'attach'))
 
 t.test('the middleware and its bound hub methods; ctx.channels everywhere once attached', async (t) => {
   const srv = await startApp(Koa, { before: (app) => app.use(route('GET', /^\/early$/, (ctx) => (ctx.body = ctx.channels === srv.mw.hub ? 'hub' : 'none'))) })

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module'
 // @ts-ignore: the alias has no type declarations of its own
 import Koa2 from 'koa2'
 import type { KoaClass } from './fixtures/server.js'
-import { authRefusal, chatFlow } from './fixtures/scenarios.js'
+import { authRefusal, chatFlow, longPollFlow } from './fixtures/scenarios.js'
 
 const Koa = Koa2 as KoaClass
 
@@ -22,3 +22,4 @@ t.test('Koa 2: chat flow with app.use(mw) + app.listen(0)', async (t) => {
 })
 t.test('Koa 2: chat flow with http.createServer(app.callback()) + mw.attach', (t) => chatFlow(t, Koa, 'attach'))
 t.test('Koa 2: auth middleware refuses the upgrade with 401', (t) => authRefusal(t, Koa, 'attach'))
+t.test('Koa 2: long-poll at /ws/longpoll through the app', (t) => longPollFlow(t, Koa, 'attach'))

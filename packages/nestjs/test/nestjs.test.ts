@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { fixtureFile, loadFixture } from './helpers/fixtures.js'
 import { platforms, rawUpgrade, startNest, type NestServer } from './helpers/nest.js'
+import { longPollChat } from '../../../test/helpers/longpoll.js'
 
 // NestJS 12 and this package through require(): see helpers/fixtures.ts.
 const require = createRequire(import.meta.url)
@@ -61,6 +62,12 @@ for (const platform of platforms) {
     t.same(Object.keys(srv.hub.presence('room:lobby').list()), ['user:alice'])
     const stats = srv.hub.stats()
     t.match(stats, { connections: 2, joins: 2, joinsRefused: 1, crashes: 0 }, 'hub.stats()')
+  })
+
+  t.test(`${platform}: long-poll at /ws/longpoll, through the platform's adapter, beside a WebSocket user`, opts, async (t) => {
+    const srv = await startNest(t, platform, fx.chatAppModule({ channels: { logger: quietLogger() } }))
+    await longPollChat(t, `http://127.0.0.1:${srv.port}`)
+    t.equal(srv.hub.stats().longPollSessions, 1)
   })
 
   t.test(`${platform}: a controller broadcasts through ChannelsService; neighbouring routes untouched`, opts, async (t) => {

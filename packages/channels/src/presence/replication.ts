@@ -153,6 +153,13 @@ export class Replication {
     if (this.heartbeat) clearInterval(this.heartbeat)
   }
 
+  /** `up`: heard from within downPeriodMs; `down`: silent longer; `unknown`: never heard (or said goodbye). */
+  peerState(replica: string): 'up' | 'down' | 'unknown' {
+    const peer = this.peers.get(replica)
+    if (peer === undefined) return 'unknown'
+    return Date.now() - peer.lastSeen > this.options.downPeriodMs ? 'down' : 'up'
+  }
+
   stats(): { peers: number; downPeers: number } {
     let down = 0
     for (const replica of this.peers.keys()) if (this.state.isDown(replica)) down++

@@ -234,6 +234,11 @@ export class PresenceTracker {
     this.batcher.stop()
   }
 
+  /** Whether another node is alive, as its heartbeats say (see Replication.peerState). */
+  peerState(node: string): 'up' | 'down' | 'unknown' {
+    return this.replication.peerState(node)
+  }
+
   stats(): { entries: number; topics: number; peers: number; downPeers: number } {
     return { entries: this.state.size(), topics: this.state.topicCount(), ...this.replication.stats() }
   }
