@@ -97,3 +97,30 @@ t.test('phoenix.js LongPoll reopens a session the server ended, and rejoins', as
   await eventually(() => joins === 2 && channel.state === 'joined', 5000, 'rejoined on a new session')
   t.equal(srv.hub.stats().longPollSessions, 1, 'one session: the old one is gone')
 })
+
+t.test('phoenix.js LongPoll pushes an ArrayBuffer (base64 in the batch); bytes come back in their JSON form', async (t) => {
+  const srv = await startServer()
+  t.teardown(srv.close)
+  const got: unknown[] = []
+  const room = srv.hub.channel('room:*')
+  room.on('echo', (payload, socket) => {
+    got.push(payload)
+    socket.broadcast('echoed', payload)
+    return ['reply', payload, socket]
+  })
+  const socket = new Socket(`ws://127.0.0.1:${srv.port}/ws`, { transport: LongPoll })
+  socket.connect()
+  t.teardown(() => socket.disconnect())
+  const channel = socket.channel('room:1')
+  const broadcasts: unknown[] = []
+  channel.on('echoed', (p: unknown) => broadcasts.push(p))
+  t.equal((await receive(channel.join()))[0], 'ok')
+  const bytes = new Uint8Array([0, 1, 2, 200, 255])
+  const [status, response] = await receive(channel.push('echo', bytes.buffer))
+  t.ok(Buffer.isBuffer(got[0]), 'the handler got a Buffer: the base64 line was a binary push')
+  t.same([...(got[0] as Buffer)], [...bytes])
+  // Polled messages are text for phoenix.js (it JSON.parses each), so bytes come as {hb_binary}.
+  t.same([status, response], ['ok', { hb_binary: Buffer.from(bytes).toString('base64') }], 'the binary reply in its JSON form')
+  await eventually(() => broadcasts.length === 1, 3000, 'the broadcast of bytes')
+  t.same(broadcasts[0], { hb_binary: Buffer.from(bytes).toString('base64') })
+})

@@ -64,6 +64,11 @@ export const WIRES = {
   hornbeam: Object.freeze({ dialect: HORNBEAM, encoding: 'array', index: 0, encodingIndex: 0, binary: false }),
   phoenixV2: Object.freeze({ dialect: PHOENIX, encoding: 'array', index: 1, encodingIndex: 0, binary: true }),
   phoenixV1: Object.freeze({ dialect: PHOENIX, encoding: 'object', index: 2, encodingIndex: 1, binary: false }),
+  /**
+   * The phoenix v2 wire over long-poll: phoenix.js's LongPoll hands every message it polls to
+   * JSON.parse, so bytes go to it in their JSON form (`{hb_binary}`); it shares v2's JSON frames.
+   */
+  phoenixV2Text: Object.freeze({ dialect: PHOENIX, encoding: 'array', index: 1, encodingIndex: 0, binary: false }),
 } satisfies Record<string, Wire>
 
 export class UnsupportedVersionError extends Error {}

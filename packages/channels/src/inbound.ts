@@ -12,8 +12,16 @@ import { decodeFrame, type DecodeResult, type Wire } from './dialect.js'
 /** A binary message on a wire that does not take them: counted and dropped, the socket lives on. */
 export const IGNORED = 'ignored'
 
+/**
+ * Whether binary pushes are taken: on the phoenix v2 wire, over a WebSocket or long-poll (whose
+ * batches carry them in base64, though its polls answer bytes in their JSON form).
+ */
+function takesBinary(wire: Wire): boolean {
+  return wire.dialect.name === 'phoenix' && wire.encoding === 'array'
+}
+
 export function decodeMessage(data: RawData, isBinary: boolean, wire: Wire): DecodeResult | typeof IGNORED {
-  if (isBinary) return wire.binary ? decodeBinary(bufferOfMessage(data), wire) : IGNORED
+  if (isBinary) return takesBinary(wire) ? decodeBinary(bufferOfMessage(data), wire) : IGNORED
   const decoded = decodeFrame(data.toString(), wire.encoding, wire.dialect.name === 'hornbeam')
   if (!decoded.ok) return decoded
   const frame = decoded.frame

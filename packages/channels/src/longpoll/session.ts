@@ -62,8 +62,9 @@ export class LongPollSession extends EventEmitter {
   // -- the WebSocket surface Connection uses
 
   /**
-   * Queues one frame for the next poll. A binary frame travels as a base64 string, the form
-   * phoenix.js uses for binary pushes over long-poll (nothing sends one yet: see receiveBatch).
+   * Queues one frame for the next poll. A binary frame would travel as a base64 string, the form
+   * phoenix.js uses for binary pushes over long-poll; none is sent, since a session's wire gives
+   * bytes their JSON form (transport.ts), phoenix.js parsing every polled message as JSON.
    */
   send(data: Buffer | string | ArrayBuffer | ArrayBufferView, options?: { binary?: boolean } | ((err?: Error) => void), cb?: (err?: Error) => void): void {
     const done = typeof options === 'function' ? options : cb

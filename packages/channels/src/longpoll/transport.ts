@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { LongPollMessage } from '../cluster.js'
+import { WIRES } from '../dialect.js'
 import type { Logger } from '../logger.js'
 import type { ResolvedLongPoll } from '../options.js'
 import type { Counters } from '../stats.js'
@@ -78,7 +79,9 @@ export class LongPollTransport {
     const token = this.signer.sign({ node: this.host.nodeId, session: id })
     const session = new LongPollSession(id, token, this.registry)
     this.registry.add(session)
-    session.conn = this.host.accept(session, prepared, owner)
+    // Polled messages are text: a long-poll session takes bytes in their JSON form (see WIRES).
+    const wire = prepared.wire === WIRES.phoenixV2 ? WIRES.phoenixV2Text : prepared.wire
+    session.conn = this.host.accept(session, { ...prepared, wire }, owner)
     // Accepted while the endpoint was closing: it was closed at once.
     if (session.closed) return { status: 500, message: 'server is shutting down' }
     return { status: 410, token }
