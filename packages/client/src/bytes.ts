@@ -20,13 +20,17 @@ export function bytesOf(value: ArrayBuffer | ArrayBufferView): Uint8Array {
   return new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
 }
 
-/** The JSON form of bytes. */
-export function toJsonForm(value: ArrayBuffer | ArrayBufferView): { hb_binary: string } {
-  const bytes = bytesOf(value)
+/** Bytes in base64. */
+export function base64Of(bytes: Uint8Array): string {
   let binary = ''
   // In chunks: String.fromCharCode takes its arguments on the stack.
   for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
-  return { [BINARY_KEY]: btoa(binary) }
+  return btoa(binary)
+}
+
+/** The JSON form of bytes. */
+export function toJsonForm(value: ArrayBuffer | ArrayBufferView): { hb_binary: string } {
+  return { [BINARY_KEY]: base64Of(bytesOf(value)) }
 }
 
 /** The bytes of a payload in the JSON form (that key alone, a string), else undefined. */

@@ -11,6 +11,7 @@
  *   new Socket('/ws', { transport: LongPoll })         // long-poll only
  *   new Socket('/ws', { longPollFallbackMs: 2500 })    // WebSocket first, long-poll if it fails
  */
+import { base64Of } from './bytes.js'
 import { SOCKET_STATES } from './constants.js'
 
 /** The most frames one POST carries (as phoenix.js sends them, and the server reads them). */
@@ -61,9 +62,13 @@ export class LongPoll {
     setTimeout(() => this.poll(), 0)
   }
 
-  /** Queues a frame: the frames of one turn leave in one POST, after the previous POST's answer. */
-  send(data: string): void {
+  /**
+   * Queues a frame: the frames of one turn leave in one POST, after the previous POST's answer.
+   * A binary frame (a phoenix v2 binary push) goes as a line of base64, as phoenix.js sends it.
+   */
+  send(frame: string | Uint8Array): void {
     if (this.readyState !== SOCKET_STATES.open) return
+    const data = typeof frame === 'string' ? frame : base64Of(frame)
     if (this.posting) {
       this.waiting.push(data)
     } else if (this.batch !== null) {

@@ -158,3 +158,29 @@ t.test('longPollFallbackMs in a runtime without WebSocket (Node 20): long-poll a
   t.notOk(logs.some((l) => l.includes('falling back')))
   t.equal(store.items.size, 0)
 })
+
+t.test("transport: LongPoll with dialect 'phoenix': bytes out as base64 lines of the batch, back in their JSON form, Uint8Array to the app", async (t) => {
+  const srv = await startChat()
+  t.teardown(() => srv.close())
+  const received: unknown[] = []
+  srv.hub.channel('bin:*').on('echo', (payload, socket) => {
+    received.push(payload)
+    socket.broadcast('echoed', payload)
+    return ['reply', payload, socket]
+  })
+  const socket = new Socket(srv.url, { transport: LongPoll, dialect: 'phoenix' })
+  t.teardown(() => socket.disconnect())
+  socket.connect()
+  const channel = socket.channel('bin:1')
+  const echoed: unknown[] = []
+  channel.on('echoed', (payload) => echoed.push(payload))
+  t.equal((await reply(channel.join()))[0], 'ok')
+  const bytes = new Uint8Array([0, 1, 2, 200, 255])
+  const [status, response] = await reply(channel.push('echo', bytes))
+  t.same(received[0], Buffer.from(bytes), 'the handler got a Buffer: a binary push, base64 in the batch')
+  t.equal(status, 'ok')
+  t.ok(response instanceof Uint8Array, 'the reply, in its JSON form on the wire, reaches the app as a Uint8Array')
+  t.same([...response], [...bytes])
+  await waitFor(() => echoed.length === 1, 'the broadcast of bytes')
+  t.same([...(echoed[0] as Uint8Array)], [...bytes])
+})
