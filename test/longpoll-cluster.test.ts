@@ -3,6 +3,7 @@
 // relay, its counters, what a gone or silent node's sessions get, secrets that differ), and two
 // nodes over Redis behind an HTTP-aware proxy that sends every request to a node picked at random.
 import t from 'tap'
+import { createHmac } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import WebSocket from 'ws'
@@ -78,9 +79,16 @@ t.test('MemoryBus: a holder that does not answer: 500 while it is alive, 410 onc
   const bus = new MemoryBus()
   const adapterA = memoryAdapter({ bus })
   const presence = { heartbeatMs: 100, downPeriodMs: 400 }
-  const a = await node(t, adapterA, { longPoll: quick, presence })
-  const b = await node(t, memoryAdapter({ bus }), { longPoll: quick, presence })
+  const longPoll = { ...quick, secret: 'shared' }
+  const a = await node(t, adapterA, { longPoll, presence })
+  const b = await node(t, memoryAdapter({ bus }), { longPoll, presence })
   const { relayed } = await openOn(a, b)
+  // A well-signed token naming a node nobody has heard of (gone before B started, say).
+  const body = 'hblp1.nosuchnode.AAAAAAAAAAAAAAAAAAAAAA'
+  const ghost = LongPollClient.at(relayed.endpoint, `${body}.${createHmac('sha256', 'shared').update(body).digest('base64url')}`)
+  const unknown = await ghost.send([[null, '1', 'phoenix', 'heartbeat', {}]])
+  t.same([unknown.http, unknown.status], [200, 410], 'no answer from a node nobody knows: 410, the client opens a new session')
+  t.equal(b.hub.stats().longPollRelayFailed, 1)
   await eventually(() => b.hub.stats().presence.peers === 1, 3000, 'B knows A')
   adapterA.sever()
   const silent = await relayed.send([[null, '1', 'phoenix', 'heartbeat', {}]])
@@ -90,7 +98,7 @@ t.test('MemoryBus: a holder that does not answer: 500 while it is alive, 410 onc
   const down = await relayed.poll()
   t.same([down.http, down.status], [200, 410], 'A is down: 410, the client opens a new session')
   t.ok(Date.now() - started < quick.relayTimeoutMs, 'at once, without waiting for the relay timeout')
-  t.equal(b.hub.stats().longPollRelayFailed, 1, 'the unanswered one is counted')
+  t.equal(b.hub.stats().longPollRelayFailed, 2, 'the unanswered ones are counted')
 })
 
 t.test('MemoryBus: nodes with different secrets refuse each other’s tokens (410); a cluster without a secret says so once', async (t) => {

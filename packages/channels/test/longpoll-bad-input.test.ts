@@ -123,12 +123,13 @@ function signed(node: string, session: string): string {
 
 t.test('session tokens: unknown, expired, forged and altered ones get 410, on polls and sends', async (t) => {
   const s = await setup(t)
-  const [, node, session] = s.offender.token.split('.') as [string, string, string, string]
-  const alteredSession = session.slice(0, -1) + (session.endsWith('A') ? 'B' : 'A')
+  const [, node, session, signature] = s.offender.token.split('.') as [string, string, string, string]
+  // The bystander's session id in the offender's token: a live session, a signature that is not its.
+  const otherSession = s.bystander.token.split('.')[2]!
   const tokens: Array<[string, string]> = [
     ['unknown (well signed, no such session)', signed(node, 'AAAAAAAAAAAAAAAAAAAAAA')],
     ['forged (signed with another key)', `hblp1.${node}.${session}.${createHmac('sha256', 'guess').update('x').digest('base64url')}`],
-    ['altered (session id changed, signature kept)', `hblp1.${node}.${alteredSession}.${s.offender.token.split('.')[3]}`],
+    ['altered (another live session’s id, this signature)', `hblp1.${node}.${otherSession}.${signature}`],
   ]
   for (const [what, token] of tokens) {
     const polled = await request(s.offender.url(token))
