@@ -192,6 +192,22 @@ t.test('hub.attach serves long-poll beside the app’s own handler, and unmounti
   t.equal((await request(`${base}/rt/longpoll`)).text, 'app: /rt/longpoll', 'after unmount the app has it again')
 })
 
+t.test('hub.attach before the app’s request listener is added: long-poll is still the hub’s, the rest the app’s', async (t) => {
+  const hub = createHub({ logger: quietLogger() })
+  const server = createServer()
+  hub.attach(server, { path: '/ws' })
+  server.on('request', (req, res) => res.end(`app: ${req.url}`))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => {
+    await hub.close()
+    server.close()
+  })
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const opened = await request(`${base}/ws/longpoll?vsn=2.0.0`)
+  t.same([opened.http, opened.status], [200, 410], 'the hub answered, and only the hub')
+  t.equal((await request(`${base}/else`)).text, 'app: /else')
+})
+
 t.test('a session whose client does not poll is a slow consumer past maxBufferedBytes, as a WebSocket is', async (t) => {
   const srv = await startServer({ ...fast, maxBufferedBytes: 4096 })
   t.teardown(srv.close)
