@@ -35,7 +35,7 @@ t.test('the root exports what applications write code against, and the deprecate
   ])
   const adapter = await import('@hornbeam/channels/adapter')
   t.same(Object.keys(adapter).sort(), [
-    'Endpoint', 'PipelineUpgrades', 'clientBundle', 'clientBundlePath', 'endpointPaths', 'mountHub', 'originAllowed',
+    'Endpoint', 'PipelineUpgrades', 'clientBundle', 'clientBundlePath', 'endpointPaths', 'longPollPath', 'mountHub', 'originAllowed',
     'refusalResponse', 'refuseUpgrade', 'tokenFromProtocols',
   ])
 })
