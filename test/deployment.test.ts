@@ -30,6 +30,8 @@ t.test('docker-compose.yml: two chat nodes and Redis behind one port, configured
     t.match(node.environment.REDIS_URL, /^redis:\/\/redis:6379$/, `${name}: REDIS_URL names the redis service`)
     t.equal(node.environment.HOST, '0.0.0.0', `${name}: listens beyond loopback inside its container`)
   }
+  t.ok(services['chat-a'].environment.LONGPOLL_SECRET, 'a long-poll secret is set')
+  t.equal(services['chat-a'].environment.LONGPOLL_SECRET, services['chat-b'].environment.LONGPOLL_SECRET, 'the same on both nodes: long-poll requests are relayed across the unsticky balancer')
   const nginx = readFileSync(join(example, 'deploy/nginx.conf'), 'utf8')
   const upstream = [...nginx.matchAll(/server (chat-[ab]):(\d+);/g)]
   t.same(upstream.map((m) => m[1]), ['chat-a', 'chat-b'], 'the balancer spreads over both nodes')

@@ -78,7 +78,8 @@ t.test('MemoryBus: polls and sends for a session on A, sent to B, are relayed to
 t.test('MemoryBus: a holder that does not answer: 500 while it is alive, 410 once it is down or gone', async (t) => {
   const bus = new MemoryBus()
   const adapterA = memoryAdapter({ bus })
-  const presence = { heartbeatMs: 100, downPeriodMs: 400 }
+  // Down well after a relayed request times out (300 ms), so "alive" still holds when it does.
+  const presence = { heartbeatMs: 100, downPeriodMs: 1500 }
   const longPoll = { ...quick, secret: 'shared' }
   const a = await node(t, adapterA, { longPoll, presence })
   const b = await node(t, memoryAdapter({ bus }), { longPoll, presence })
@@ -93,7 +94,7 @@ t.test('MemoryBus: a holder that does not answer: 500 while it is alive, 410 onc
   adapterA.sever()
   const silent = await relayed.send([[null, '1', 'phoenix', 'heartbeat', {}]])
   t.same([silent.http, silent.status], [200, 500], 'A still counts as alive: 500, the client retries')
-  await eventually(() => b.hub.stats().presence.downPeers === 1, 3000, 'B sees A down')
+  await eventually(() => b.hub.stats().presence.downPeers === 1, 5000, 'B sees A down')
   const started = Date.now()
   const down = await relayed.poll()
   t.same([down.http, down.status], [200, 410], 'A is down: 410, the client opens a new session')
@@ -164,7 +165,7 @@ t.test('Redis: two nodes behind a proxy that picks a node at random per request;
   await eventually(() => other.hub.stats().longPollRelayed >= 3 && holder.hub.stats().longPollRequests >= 3, 10_000, 'requests reached both nodes')
   const [hs, os] = [holder.hub.stats(), other.hub.stats()]
   t.ok(hs.longPollRequests > 0 && os.longPollRequests > 0, `both nodes got requests of the session (holder ${hs.longPollRequests}, other ${os.longPollRequests})`)
-  t.ok(hs.longPollRelayServed >= os.longPollRelayed - 1, `the holder served what the other relayed (${hs.longPollRelayServed} of ${os.longPollRelayed}; one may be in flight)`)
+  t.ok(hs.longPollRelayServed >= os.longPollRelayed - 2, `the holder served what the other relayed (${hs.longPollRelayServed} of ${os.longPollRelayed}; a poll and a send may be in flight)`)
   t.same(opened, ['open'], 'alice’s session never had to be reopened')
   t.equal(os.longPollRelayFailed, 0)
   t.ok((proxy.counts.get(a.port) ?? 0) > 0 && (proxy.counts.get(b.port) ?? 0) > 0, 'the proxy sent requests to both')

@@ -105,6 +105,21 @@ export class LongPollClient {
     return request(this.url(token), { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: frames.map((f) => JSON.stringify(f)).join('\n') })
   }
 
+  /**
+   * Polls, one request at a time, until a received frame matches (or `timeoutMs`): when it
+   * returns, no poll of this client is on its way or waiting at the server.
+   */
+  async pollUntil(match: (f: Frame) => boolean, timeoutMs = 3000, what = 'frame'): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs
+    while (!this.frames.some(match)) {
+      if (Date.now() > deadline) throw new Error(`timed out polling for ${what}; got ${JSON.stringify(this.frames)}`)
+      const answer = await this.poll()
+      if (answer.status === 200) for (const m of answer.messages ?? []) this.frames.push(JSON.parse(m))
+      else if (answer.status !== 204) throw new Error(`poll answered ${answer.http} ${answer.text}`)
+    }
+    return this.frames.find(match)!
+  }
+
   /** Polls in a loop until stop(), a 410 or an error; messages go to `frames`. */
   start(): void {
     this.polling ??= (async () => {

@@ -1,13 +1,13 @@
 // The chat on Express: `npm start`, then open http://127.0.0.1:3000 in two windows.
 import express from 'express'
 import { channelsMiddleware } from '@hornbeam/express'
-import { adapterFromEnv, allowedHostsFromEnv, chatPage, defineChat, keepServingOnUnhandledRejection, listenAddress } from './chat.js'
+import { adapterFromEnv, allowedHostsFromEnv, longPollFromEnv, chatPage, defineChat, keepServingOnUnhandledRejection, listenAddress } from './chat.js'
 
 keepServingOnUnhandledRejection()
 const app = express()
 
 // One line: channels on /ws (and /ws/websocket), the client bundle on /ws/hornbeam.js.
-const channels = channelsMiddleware({ path: '/ws', adapter: await adapterFromEnv(), allowedHosts: allowedHostsFromEnv() })
+const channels = channelsMiddleware({ path: '/ws', adapter: await adapterFromEnv(), allowedHosts: allowedHostsFromEnv(), longPoll: longPollFromEnv() })
 app.use(channels)
 
 defineChat(app.channels)

@@ -1,7 +1,7 @@
 // The chat on Fastify: `npm start`, then open http://127.0.0.1:3000 in two windows.
 import Fastify from 'fastify'
 import channels from '@hornbeam/fastify'
-import { adapterFromEnv, allowedHostsFromEnv, chatPage, defineChat, keepServingOnUnhandledRejection, listenAddress, pathForLogs } from './chat.js'
+import { adapterFromEnv, allowedHostsFromEnv, longPollFromEnv, chatPage, defineChat, keepServingOnUnhandledRejection, listenAddress, pathForLogs } from './chat.js'
 
 const app = Fastify({
   logger: {
@@ -13,7 +13,7 @@ const app = Fastify({
 keepServingOnUnhandledRejection((err) => app.log.error({ err }, 'unhandled rejection'))
 
 // One line: channels on /ws (and /ws/websocket), the client bundle on /ws/hornbeam.js.
-await app.register(channels, { path: '/ws', adapter: await adapterFromEnv(), allowedHosts: allowedHostsFromEnv() })
+await app.register(channels, { path: '/ws', adapter: await adapterFromEnv(), allowedHosts: allowedHostsFromEnv(), longPoll: longPollFromEnv() })
 
 defineChat(app.channels, (line) => app.log.info(line))
 

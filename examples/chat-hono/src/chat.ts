@@ -114,6 +114,17 @@ export function allowedHostsFromEnv(): string[] | undefined {
 }
 
 /**
+ * The long-poll options from LONGPOLL_SECRET, the key that signs long-poll session tokens. Every
+ * node of a cluster needs the same one, so that a long-poll request that lands on another node
+ * than its session's (a load balancer without sticky sessions) is relayed there. Unset: a random
+ * key per process, which is all one process needs.
+ */
+export function longPollFromEnv(): { secret?: string } {
+  const secret = process.env.LONGPOLL_SECRET
+  return secret ? { secret } : {}
+}
+
+/**
  * A throw in a handler's own code is caught and ends only that channel, but a promise nobody
  * awaits (or a throw in a timer) escapes every framework: Node's default is to exit. A chat
  * server should log it and keep serving its other users.

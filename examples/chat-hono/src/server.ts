@@ -2,12 +2,12 @@
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
 import { createChannels, type ChannelsEnv } from '@hornbeam/hono'
-import { adapterFromEnv, allowedHostsFromEnv, chatPage, defineChat, keepServingOnUnhandledRejection, listenAddress } from './chat.js'
+import { adapterFromEnv, allowedHostsFromEnv, longPollFromEnv, chatPage, defineChat, keepServingOnUnhandledRejection, listenAddress } from './chat.js'
 
 keepServingOnUnhandledRejection()
 
 // Channels on /ws (and /ws/websocket), the client bundle on /ws/hornbeam.js.
-const channels = createChannels({ path: '/ws', adapter: await adapterFromEnv(), allowedHosts: allowedHostsFromEnv() })
+const channels = createChannels({ path: '/ws', adapter: await adapterFromEnv(), allowedHosts: allowedHostsFromEnv(), longPoll: longPollFromEnv() })
 defineChat(channels.hub)
 
 const app = new Hono<ChannelsEnv>()

@@ -2,7 +2,7 @@
 import type { AddressInfo } from 'node:net'
 import Koa from 'koa'
 import { channels } from '@hornbeam/koa'
-import { adapterFromEnv, allowedHostsFromEnv, chatPage, defineChat, keepServingOnUnhandledRejection, listenAddress, pathForLogs } from './chat.js'
+import { adapterFromEnv, allowedHostsFromEnv, longPollFromEnv, chatPage, defineChat, keepServingOnUnhandledRejection, listenAddress, pathForLogs } from './chat.js'
 
 keepServingOnUnhandledRejection()
 const app = new Koa()
@@ -18,7 +18,7 @@ if (['trace', 'debug', 'info'].includes(process.env.LOG_LEVEL ?? 'info')) {
 }
 
 // One line: channels on /ws (and /ws/websocket), the client bundle on /ws/hornbeam.js.
-const chat = channels({ path: '/ws', adapter: await adapterFromEnv(), allowedHosts: allowedHostsFromEnv() })
+const chat = channels({ path: '/ws', adapter: await adapterFromEnv(), allowedHosts: allowedHostsFromEnv(), longPoll: longPollFromEnv() })
 app.use(chat)
 
 defineChat(chat.hub)

@@ -70,13 +70,12 @@ t.test('frames queued in one turn go out in one poll answer', async (t) => {
   t.teardown(srv.close)
   chat(srv.hub)
   const lp = await LongPollClient.open(`http://127.0.0.1:${srv.port}/ws/longpoll`)
-  lp.start()
-  const { joinRef } = await lp.join('room:lobby', { username: 'alice' })
-  await lp.waitFor((f) => f[3] === 'hb_history')
-  await lp.stop()
-  t.ok(joinRef)
+  // Polls one at a time (none left waiting): a poll aborted while the server had not yet seen it
+  // would take what comes next and lose it with its connection.
+  t.equal((await lp.send([['1', '1', 'room:lobby', 'phx_join', { username: 'alice' }]])).status, 200)
+  await lp.pollUntil((f) => f[3] === 'hb_history')
   const session = srv.hub.endpoint.longPoll!.registry.get(lp.token.split('.')[2]!)!
-  await eventually(() => !session.polling, 2000, 'the server saw the aborted poll go')
+  t.notOk(session.polling, 'no poll waiting')
   // No poll waiting: three broadcasts queue; the next poll takes them all.
   for (let i = 0; i < 3; i++) void srv.hub.broadcast('room:lobby', 'tick', { i })
   const answer = await lp.poll()
@@ -192,17 +191,29 @@ t.test('hub.attach serves long-poll beside the app’s own handler, and unmounti
   t.equal((await request(`${base}/rt/longpoll`)).text, 'app: /rt/longpoll', 'after unmount the app has it again')
 })
 
+t.test('hub.attach before the app’s request listener is added: long-poll is still the hub’s, the rest the app’s', async (t) => {
+  const hub = createHub({ logger: quietLogger() })
+  const server = createServer()
+  hub.attach(server, { path: '/ws' })
+  server.on('request', (req, res) => res.end(`app: ${req.url}`))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => {
+    await hub.close()
+    server.close()
+  })
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const opened = await request(`${base}/ws/longpoll?vsn=2.0.0`)
+  t.same([opened.http, opened.status], [200, 410], 'the hub answered, and only the hub')
+  t.equal((await request(`${base}/else`)).text, 'app: /else')
+})
+
 t.test('a session whose client does not poll is a slow consumer past maxBufferedBytes, as a WebSocket is', async (t) => {
   const srv = await startServer({ ...fast, maxBufferedBytes: 4096 })
   t.teardown(srv.close)
   chat(srv.hub)
   const lp = await LongPollClient.open(`http://127.0.0.1:${srv.port}/ws/longpoll`)
-  lp.start()
-  await lp.join('room:lobby', { username: 'alice' })
-  await lp.waitFor((f) => f[3] === 'hb_history')
-  await lp.stop()
-  const session = srv.hub.endpoint.longPoll!.registry.get(lp.token.split('.')[2]!)!
-  await eventually(() => !session.polling, 2000, 'no poll waiting')
+  t.equal((await lp.send([['1', '1', 'room:lobby', 'phx_join', { username: 'alice' }]])).status, 200)
+  await lp.pollUntil((f) => f[3] === 'hb_history')
   for (let i = 0; i < 20; i++) void srv.hub.broadcast('room:lobby', 'big', { i, pad: 'x'.repeat(500) })
   t.equal(srv.hub.stats().slowConsumers, 1, 'counted as a slow consumer')
   t.equal(srv.hub.stats().connections, 0, 'and closed')

@@ -1,27 +1,53 @@
 /**
- * Long-poll on a plain node:http(s) server (`hub.attach`): the server's `request` listeners are
- * taken into one dispatcher that hands `<path>/longpoll` to the hub and every other request to
- * them, as before (engine.io attaches the same way). A server has one answer per request, so a
- * second listener beside the app's would answer twice. Listeners added after `attach` are not
- * taken in: attach once the server has its handler (`createServer(handler)` has it at once).
+ * Long-poll on a plain node:http(s) server (`hub.attach`): a request for `<path>/longpoll` goes to
+ * the hub instead of the server's `request` listeners, whichever there are and whenever they were
+ * added (`createServer(handler)`, or `server.on('request', app)` after attach). A server has one
+ * answer per request, so a listener of our own beside the app's would answer twice: the server's
+ * `emit` is wrapped, once per server, for every hub mounted on it, and restored when the last one
+ * unmounts.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 
-type RequestListener = (this: Server, req: IncomingMessage, res: ServerResponse) => void
+type Handler = (req: IncomingMessage, res: ServerResponse) => void
 
-export function serveLongPollOn(server: Server, path: string, handle: (req: IncomingMessage, res: ServerResponse) => void): () => void {
-  const theirs = server.listeners('request') as RequestListener[]
-  const dispatch: RequestListener = function (req, res) {
-    const url = req.url ?? '/'
-    const q = url.indexOf('?')
-    if ((q < 0 ? url : url.slice(0, q)) === path) return handle(req, res)
-    for (const listener of theirs) listener.call(this, req, res)
+interface Wrapped {
+  routes: Map<string, Handler>
+  emit: Server['emit']
+  wrapper: Server['emit']
+}
+
+const wrapped = new WeakMap<Server, Wrapped>()
+
+export function serveLongPollOn(server: Server, path: string, handle: Handler): () => void {
+  let entry = wrapped.get(server)
+  if (entry === undefined) {
+    const routes = new Map<string, Handler>()
+    const emit = server.emit
+    const wrapper = function (this: Server, event: string | symbol, ...args: unknown[]): boolean {
+      if (event === 'request') {
+        const req = args[0] as IncomingMessage
+        const url = req.url ?? '/'
+        const q = url.indexOf('?')
+        const route = routes.get(q < 0 ? url : url.slice(0, q))
+        if (route !== undefined) {
+          route(req, args[1] as ServerResponse)
+          return true
+        }
+      }
+      return (emit as (event: string | symbol, ...args: unknown[]) => boolean).apply(this, [event, ...args])
+    } as Server['emit']
+    entry = { routes, emit, wrapper }
+    wrapped.set(server, entry)
+    server.emit = wrapper
   }
-  for (const listener of theirs) server.off('request', listener)
-  server.on('request', dispatch)
+  const current = entry
+  current.routes.set(path, handle)
   return () => {
-    if (!server.listeners('request').includes(dispatch)) return
-    server.off('request', dispatch)
-    for (const listener of theirs) server.on('request', listener)
+    if (current.routes.get(path) !== handle) return
+    current.routes.delete(path)
+    if (current.routes.size > 0) return
+    wrapped.delete(server)
+    // Someone wrapped emit after us: leave the chain alone (the empty route table passes everything on).
+    if (server.emit === current.wrapper) server.emit = current.emit
   }
 }
