@@ -3,26 +3,12 @@
 import t from 'tap'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
+import { enterRoom, launch } from '../helpers/browser.js'
 import { root, startExample } from '../helpers/examples.js'
 
-const CHROMIUM = '/usr/bin/chromium'
 const outputDir = join(root, 'test-output', 'browser')
 
-async function launch(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-  })
-}
-
-async function enterRoom(page: Page, url: string, username: string) {
-  await page.goto(url)
-  await page.fill('#username', username)
-  await page.fill('#room', 'lobby')
-  await page.click('#join-button')
-}
 
 const users = (page: Page) => page.locator('#users .user').allTextContents()
 const messages = (page: Page) => page.locator('#messages .message').allTextContents()

@@ -11,12 +11,12 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
+import { enterRoom, launch } from '../helpers/browser.js'
 import { startExample } from '../helpers/examples.js'
 import { startHttpProxy } from '../helpers/http-proxy.js'
 
 const require = createRequire(import.meta.url)
-const CHROMIUM = '/usr/bin/chromium'
 // The IIFE build (`window.Phoenix`), beside the package's main file: not among its exports.
 const phoenixJs = readFileSync(join(dirname(require.resolve('phoenix')), 'phoenix.js'), 'utf8')
 
@@ -61,20 +61,6 @@ function serve(body: string, type: string) {
   return (_req: IncomingMessage, res: ServerResponse) => void res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' }).end(body)
 }
 
-async function launch(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-  })
-}
-
-async function enterRoom(page: Page, url: string, username: string) {
-  await page.goto(url)
-  await page.fill('#username', username)
-  await page.fill('#room', 'lobby')
-  await page.click('#join-button')
-}
 
 const messagesOf = (p: Page) => p.locator('#messages .message').allTextContents()
 
