@@ -7,7 +7,6 @@ import {
   DEFAULT_JITTER,
   DEFAULT_RESTART_WINDOW_MS,
   DEFAULT_TIMEOUT_MS,
-  HEARTBEAT_EVENT,
   SOCKET_STATES,
   defaultReconnectAfterMs,
   defaultRejoinAfterMs,
@@ -19,85 +18,12 @@ import type { PayloadSource } from './push.js'
 import { decode, encode, type Message } from './serializer.js'
 import { encodeBinaryPush } from './binary.js'
 import { bytesOf, isBytes } from './bytes.js'
-import { DIALECTS, type Dialect, type DialectName } from './dialect.js'
+import { DIALECTS, type Dialect } from './dialect.js'
+import { Heartbeat } from './heartbeat.js'
 import { Timer, type Backoff } from './timer.js'
+import type { CloseInfo, LogFunction, SocketOptions, WebSocketConstructor, WebSocketLike } from './socket-options.js'
 
-/** `logger(kind, msg, data)`: kind is `transport`, `push`, `receive` or `channel`. */
-export type LogFunction = (kind: string, msg: string, data?: unknown) => void
-/** @deprecated Renamed `LogFunction` (`@hornbeam/channels`' `Logger` is a server logger object). */
-export type Logger = LogFunction
-
-/** The part of the WebSocket interface the socket uses (browser, Node 22 and `ws` all have it). */
-export interface WebSocketLike {
-  readonly readyState: number
-  onopen: ((event: any) => void) | null
-  onclose: ((event: any) => void) | null
-  onmessage: ((event: any) => void) | null
-  onerror: ((event: any) => void) | null
-  /** Set to 'arraybuffer' on the phoenix dialect (a browser's default is 'blob'). */
-  binaryType?: string
-  /** A string; on the phoenix dialect also a Uint8Array (a binary push). */
-  send(data: string | Uint8Array): void
-  close(code?: number, reason?: string): void
-}
-
-/** A WebSocket class: `new transport(url)`. */
-export type WebSocketConstructor = new (url: string) => WebSocketLike
-
-/** What close callbacks receive: the transport's CloseEvent, or one made for a close the client decided. */
-export interface CloseInfo {
-  code: number
-  reason: string
-  wasClean: boolean
-}
-
-export interface SocketOptions {
-  /** Query params of the connection, or a function called on every connect (to send a fresh token). */
-  params?: Params | (() => Params)
-  /** `logger(kind, msg, data)`, called for transport events, pushes and receives. */
-  logger?: LogFunction
-  /** Default timeout of joins and pushes, in ms. Default 10000. */
-  timeout?: number
-  /** A heartbeat is sent this often; one unanswered for as long reconnects. 0 disables. Default 30000. */
-  heartbeatIntervalMs?: number
-  /** Delay before the n-th reconnect. Default 10, 50, 100, 150, 200, 250, 500, 1000, 2000, then 5000 ms. */
-  reconnectAfterMs?: Backoff
-  /** Delay before the n-th rejoin of a failed channel. Default 1000, 2000, 5000, then 10000 ms. */
-  rejoinAfterMs?: Backoff
-  /** Fraction (0..1) of each backoff delay that is random, so clients do not all return at once. Default 0.5. */
-  jitter?: number
-  /**
-   * After the server closes with 1001 (going away) or 1012 (restart), as it does to every client
-   * at once, the first reconnect comes at a random moment within this window (full jitter), so
-   * they do not all return in the same few milliseconds. Default 5000; 0 reconnects as after a
-   * network drop (at once, then backing off).
-   */
-  restartWindowMs?: number
-  /**
-   * The WebSocket class. Default `globalThis.WebSocket` (browsers, Node 22); on Node 20 pass `ws`.
-   * `LongPoll` (exported by this package) makes the socket use long-poll only.
-   */
-  transport?: WebSocketConstructor
-  /**
-   * The wire dialect: 'hornbeam' (the default; JSON text) or 'phoenix' (the phoenix v2 wire,
-   * `vsn=2.0.0`, the `phx_` names; payloads of bytes go and come in binary frames).
-   */
-  dialect?: DialectName
-  /**
-   * Falls back to long-poll (`LongPoll`, the server's `<path>/longpoll`) when the WebSocket fails
-   * before it opens, does not open within this many ms, or opens but does not answer a heartbeat
-   * within as long again (a proxy that accepts the upgrade and passes nothing). The socket then
-   * stays on long-poll; unless a WebSocket ever worked for it, the fallback is remembered in
-   * `sessionStorage`, and the page's next sockets start on long-poll. With no WebSocket at all in
-   * the runtime, the socket uses long-poll at once. Unset (the default): WebSocket only. The
-   * same as phoenix.js's option of this name (2500 is a good value).
-   */
-  longPollFallbackMs?: number
-  /** How long one long-poll request may take, in ms. Default 20000 (the server answers a poll within 10 s). */
-  longPollTimeoutMs?: number
-  /** Where the long-poll fallback is remembered. Default `globalThis.sessionStorage`, when there is one. */
-  sessionStorage?: SessionStore
-}
+export type { LogFunction, Logger, WebSocketLike, WebSocketConstructor, CloseInfo, SocketOptions } from './socket-options.js'
 
 type Callbacks = {
   open: Array<[string, () => void]>
@@ -134,15 +60,11 @@ export class Socket {
   private readonly fallback: LongPollFallback | undefined
   /** The fallback happened: every connection from now on is long-poll. */
   private fellBack = false
-  private pingRef: string | null = null
-  private pingAnswered: (() => void) | undefined
   private conn: WebSocketLike | null = null
   private ref = 0
   private readonly callbacks: Callbacks = { open: [], close: [], error: [], message: [] }
   private readonly reconnectTimer: Timer
-  private heartbeatTimer: ReturnType<typeof setTimeout> | undefined
-  private heartbeatTimeoutTimer: ReturnType<typeof setTimeout> | undefined
-  private pendingHeartbeatRef: string | null = null
+  private readonly heartbeat: Heartbeat
   /** disconnect() was called: no reconnect until connect(). */
   private closedByUser = false
 
@@ -164,6 +86,19 @@ export class Socket {
     const dialect = options.dialect ?? 'hornbeam'
     if (!Object.prototype.hasOwnProperty.call(DIALECTS, dialect)) throw new TypeError(`unknown dialect "${dialect}": 'hornbeam' or 'phoenix'`)
     this.dialect = DIALECTS[dialect]
+    this.heartbeat = new Heartbeat(
+      {
+        topic: this.dialect.heartbeatTopic,
+        isConnected: () => this.isConnected(),
+        makeRef: () => this.makeRef(),
+        push: (message) => this.push(message),
+        timedOut: () => {
+          this.log('transport', 'heartbeat timeout: the connection is presumed dead, reconnecting')
+          this.abandon(CLOSE_HEARTBEAT_TIMEOUT, 'heartbeat timeout', false)
+        },
+      },
+      this.heartbeatIntervalMs,
+    )
     this.longPollTimeoutMs = options.longPollTimeoutMs ?? DEFAULT_LONGPOLL_TIMEOUT_MS
     if (options.longPollFallbackMs !== undefined && options.longPollFallbackMs > 0 && options.transport !== LongPoll) {
       const store = options.sessionStorage ?? (globalThis as { sessionStorage?: SessionStore }).sessionStorage
@@ -236,7 +171,7 @@ export class Socket {
     } catch (err) {
       this.log('transport', 'close failed', err)
     }
-    this.stopHeartbeat()
+    this.heartbeat.stop()
     if (wasOpen) for (const channel of this.channels.slice()) channel.onSocketClose()
     this.reconnectTimer.reset()
     this.connect()
@@ -363,11 +298,11 @@ export class Socket {
   private onConnOpen(): void {
     this.log('transport', this.conn instanceof LongPoll ? 'connected (long-poll)' : 'connected')
     this.reconnectTimer.reset()
-    this.resetHeartbeat()
+    this.heartbeat.reset()
     if (this.conn instanceof LongPoll) this.fallback?.longPollOpened()
     else
       this.fallback?.open((answered) =>
-        this.ping(() => {
+        this.heartbeat.ping(() => {
           this.log('transport', 'the WebSocket answered a heartbeat: no long-poll fallback')
           answered()
         }),
@@ -390,16 +325,8 @@ export class Socket {
       this.log('receive', `dropped malformed frame: ${(err as Error).message}`, event.data)
       return
     }
+    if (this.heartbeat.answers(message)) return
     const { topic, ref } = message
-    if (topic === this.dialect.heartbeatTopic && ref !== null && ref === this.pingRef) {
-      this.pingRef = null
-      this.pingAnswered?.()
-      return
-    }
-    if (topic === this.dialect.heartbeatTopic && ref !== null && ref === this.pendingHeartbeatRef) {
-      this.resetHeartbeat()
-      return
-    }
     this.log('receive', `${message.payload?.status ?? ''} ${topic} ${message.event}${ref ? ` (${ref})` : ''}`, message.payload)
     for (const channel of this.channels.slice()) {
       if (channel.topic === topic) channel.handleMessage(message)
@@ -432,7 +359,7 @@ export class Socket {
   private connectionEnded(event: CloseInfo): void {
     this.log('transport', `closed (${event.code}${event.reason ? ` ${event.reason}` : ''})`, event)
     this.conn = null
-    this.stopHeartbeat()
+    this.heartbeat.stop()
     for (const channel of this.channels.slice()) channel.onSocketClose()
     if (!this.closedByUser) {
       const restart = (event.code === 1001 || event.code === 1012) && this.restartWindowMs > 0
@@ -452,41 +379,6 @@ export class Socket {
       for (const [, callback] of this.callbacks.error.slice()) callback(err)
       this.reconnectTimer.scheduleTimeout()
     }
-  }
-
-  // -- heartbeat
-
-  private resetHeartbeat(): void {
-    this.stopHeartbeat()
-    if (this.heartbeatIntervalMs > 0) {
-      this.heartbeatTimer = setTimeout(() => this.sendHeartbeat(), this.heartbeatIntervalMs)
-    }
-  }
-
-  private stopHeartbeat(): void {
-    clearTimeout(this.heartbeatTimer)
-    clearTimeout(this.heartbeatTimeoutTimer)
-    this.heartbeatTimer = this.heartbeatTimeoutTimer = undefined
-    this.pendingHeartbeatRef = null
-  }
-
-  /** A heartbeat now, outside the heartbeat cycle: `answered` runs when its reply comes. */
-  private ping(answered: () => void): void {
-    this.pingRef = this.makeRef()
-    this.pingAnswered = answered
-    this.push({ join_ref: null, ref: this.pingRef, topic: this.dialect.heartbeatTopic, event: HEARTBEAT_EVENT, payload: {} })
-  }
-
-  private sendHeartbeat(): void {
-    if (!this.isConnected()) return
-    this.pendingHeartbeatRef = this.makeRef()
-    this.push({ join_ref: null, ref: this.pendingHeartbeatRef, topic: this.dialect.heartbeatTopic, event: HEARTBEAT_EVENT, payload: {} })
-    this.heartbeatTimeoutTimer = setTimeout(() => this.heartbeatTimedOut(), this.heartbeatIntervalMs)
-  }
-
-  private heartbeatTimedOut(): void {
-    this.log('transport', 'heartbeat timeout: the connection is presumed dead, reconnecting')
-    this.abandon(CLOSE_HEARTBEAT_TIMEOUT, 'heartbeat timeout', false)
   }
 
   private addCallback<K extends keyof Callbacks>(kind: K, callback: Callbacks[K][number][1]): string {
