@@ -62,15 +62,13 @@ export class LongPollSession extends EventEmitter {
   // -- the WebSocket surface Connection uses
 
   /**
-   * Queues one frame for the next poll. A binary frame would travel as a base64 string, the form
-   * phoenix.js uses for binary pushes over long-poll; none is sent, since a session's wire gives
-   * bytes their JSON form (transport.ts), phoenix.js parsing every polled message as JSON.
+   * Queues one text frame for the next poll. No binary frame comes here: a session's wire gives
+   * bytes their JSON form (transport.ts), since phoenix.js parses every polled message as JSON.
    */
   send(data: Buffer | string | ArrayBuffer | ArrayBufferView, options?: { binary?: boolean } | ((err?: Error) => void), cb?: (err?: Error) => void): void {
     const done = typeof options === 'function' ? options : cb
     if (this.readyState !== OPEN) return done?.(new Error('long-poll session closed'))
-    let frame = toBuffer(data)
-    if (typeof options === 'object' && options.binary === true) frame = Buffer.from(frame.toString('base64'))
+    const frame = toBuffer(data)
     this.outbox.push(frame)
     this.bufferedAmount += frame.length
     if (this.waiting !== undefined) this.host.scheduleFlush(this)
