@@ -14,6 +14,7 @@
 import WebSocket from 'ws'
 import { Histogram, nowMicros } from './lib/hist.mjs'
 import { serveRequests } from './lib/child.mjs'
+import { pool } from './lib/pool.mjs'
 
 const send = (m) => process.connected && process.send(m)
 process.on('disconnect', () => process.exit(0))
@@ -163,24 +164,6 @@ function joinSocketIo(client, topic, params) {
 
 const open = (kind, url, index) => (kind === 'socketio' ? openSocketIo(url, index) : openHornbeam(url, index, kind))
 const join = (client, topic, params) => (client.kind === 'socketio' ? joinSocketIo(client, topic, params) : joinHornbeam(client, topic, params))
-
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function pool(items, limit, fn) {
-  let next = 0
-  const results = new Array(items.length)
-  async function worker() {
-    while (next < items.length) {
-      const i = next++
-      try {
-        results[i] = { ok: true, value: await fn(items[i], i) }
-      } catch (err) {
-        results[i] = { ok: false, error: String(err?.message ?? err) }
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return results
-}
 
 // -- presence waits (cluster scenario)
 

@@ -117,13 +117,18 @@ async function startHornbeamHttp({ history } = {}) {
   const server = createServer((_req, res) => res.end('ok'))
   hub.attach(server, { path: '/ws' })
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return listening(common, server, from, () => hub.close())
+}
+
+/** A Hornbeam server on a listening node:http server: closing closes the hub (or its mount), then the server. */
+function listening(common, server, from, closeHub) {
   return {
     ...common,
     port: server.address().port,
     path: '/ws/websocket',
     from,
     close: async () => {
-      await hub.close()
+      await closeHub()
       server.closeAllConnections?.()
       server.close()
     },
@@ -167,17 +172,7 @@ async function startHornbeamExpress() {
   })
   const hub = mw.hub
   const common = await hornbeamCommon(hub)
-  return {
-    ...common,
-    port: server.address().port,
-    path: '/ws/websocket',
-    from,
-    close: async () => {
-      await (mw.close?.() ?? hub.close())
-      server.closeAllConnections?.()
-      server.close()
-    },
-  }
+  return listening(common, server, from, () => mw.close?.() ?? hub.close())
 }
 
 async function startHornbeamKoa() {
@@ -199,17 +194,7 @@ async function startHornbeamKoa() {
   })
   const hub = mw.hub
   const common = await hornbeamCommon(hub)
-  return {
-    ...common,
-    port: server.address().port,
-    path: '/ws/websocket',
-    from,
-    close: async () => {
-      await (mw.close?.() ?? hub.close())
-      server.closeAllConnections?.()
-      server.close()
-    },
-  }
+  return listening(common, server, from, () => mw.close?.() ?? hub.close())
 }
 
 async function startHornbeamHono() {
@@ -230,17 +215,7 @@ async function startHornbeamHono() {
   })
   const hub = channels.hub
   const common = await hornbeamCommon(hub)
-  return {
-    ...common,
-    port: server.address().port,
-    path: '/ws/websocket',
-    from,
-    close: async () => {
-      await (channels.close?.() ?? hub.close())
-      server.closeAllConnections?.()
-      server.close()
-    },
-  }
+  return listening(common, server, from, () => channels.close?.() ?? hub.close())
 }
 
 async function startHornbeamNest() {

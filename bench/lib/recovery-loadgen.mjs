@@ -18,6 +18,7 @@ import net from 'node:net'
 import WebSocket from 'ws'
 import { Histogram, nowMicros } from './hist.mjs'
 import { serveRequests } from './child.mjs'
+import { pool } from './pool.mjs'
 
 const send = (m) => process.connected && process.send(m)
 process.on('disconnect', () => process.exit(0))
@@ -282,24 +283,6 @@ async function openSocketIo(client, { topic }) {
       })
     })
   })
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function pool(items, limit, fn) {
-  let next = 0
-  const results = new Array(items.length)
-  async function worker() {
-    while (next < items.length) {
-      const i = next++
-      try {
-        results[i] = { ok: true, value: await fn(items[i], i) }
-      } catch (err) {
-        results[i] = { ok: false, error: String(err?.message ?? err) }
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return results
 }
 
 /** What one client saw, against the broadcasts made (`bySeq`: seq -> { t, ok }). */

@@ -11,6 +11,7 @@
 import WebSocket from 'ws'
 import { Histogram, nowMicros } from './hist.mjs'
 import { serveRequests } from './child.mjs'
+import { pool } from './pool.mjs'
 
 const send = (m) => process.connected && process.send(m)
 process.on('disconnect', () => process.exit(0))
@@ -95,23 +96,6 @@ async function openSocketIo(url) {
 
 function joinSocketIo(client, topic) {
   return new Promise((resolve) => client.socket.emit('hb_join', topic, {}, (r) => resolve(r?.status === 'ok')))
-}
-
-async function pool(items, limit, fn) {
-  let next = 0
-  const results = new Array(items.length)
-  async function worker() {
-    while (next < items.length) {
-      const i = next++
-      try {
-        results[i] = { ok: true, value: await fn(items[i], i) }
-      } catch (err) {
-        results[i] = { ok: false, error: String(err?.message ?? err) }
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return results
 }
 
 const ops = {
