@@ -57,7 +57,7 @@ export class Hub {
         nodeId: this.nodeId,
         logger,
         publish: (channel, message) => adapter.publish(channel, message),
-        hasSubscribers: (topic) => topics.has(topic),
+        subscriberCount: (topic) => topics.subscriberCount(topic),
         deliverLocal: (topic, message) => topics.deliverLocal(topic, message, undefined),
       },
       { ...defaultPresenceOptions, ...definedOnly(hooks.presence ?? {}), maxMetaBytes: options.maxPresenceMetaBytes },

@@ -73,6 +73,15 @@ export function registerMetrics(hub: Hub, options: MetricsOptions = {}): client.
       },
     })
   }
+  new client.Counter({
+    name: prefix + 'presence_state_renders_total',
+    help: 'presence_state bodies rendered (each shared by the joiners until presence changes)',
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(stats().presence.stateRenders)
+    },
+  })
   const gauge = (name: string, help: string, read: (s: HubStats) => number) =>
     new client.Gauge({ name: prefix + name, help, registers: [registry], collect() { this.set(read(stats())) } })
   gauge('connections', 'Open connections (WebSockets and long-poll sessions)', (s) => s.connections)

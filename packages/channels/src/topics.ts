@@ -49,7 +49,6 @@ interface TopicEntry {
 
 /** What the registry needs of presence: a subscriber gets presence_state as it subscribes. */
 export interface PresenceFeed {
-  subscribed(topic: string): void
   unsubscribed(topic: string): void
   stateFrame(topic: string, joinRef: Ref, wire: Wire): Buffer[]
 }
@@ -90,6 +89,11 @@ export class TopicRegistry {
         subscribed: (topic) => adapter.whenSubscribed?.(`topic:${topic}`) ?? Promise.resolve(),
       })
     }
+  }
+
+  /** Local subscribers of `topic`. */
+  subscriberCount(topic: string): number {
+    return this.topics.get(topic)?.subscribers.size ?? 0
   }
 
   has(topic: string): boolean {
@@ -202,7 +206,6 @@ export class TopicRegistry {
     if (shared) subscriber.pending = []
     entry.subscribers.add(subscriber)
     subscriber.subscribed = true
-    this.presence.subscribed(topic)
     subscriber.conn.writeParts(this.presence.stateFrame(topic, subscriber.joinRef, subscriber.conn.wire))
     if (shared) void this.shared!.joined(subscriber, entry.history as HistoryOptions)
     else this.history.joined(subscriber, entry.history)

@@ -1,72 +1,8 @@
 // Presence over the wire: presence_state / presence_diff, tabs, killed sockets, dead nodes.
 import t from 'tap'
 import { MemoryBus, memoryAdapter } from '@hornbeam/channels'
-import { RawClient, startServer, eventually, quietLogger, broadcastMarker, type TestServer } from '../../../test/helpers/wire.js'
-
-function defineRoom(srv: TestServer) {
-  const room = srv.hub.channel('room:*')
-  room.onJoin((topic, _tp, params, socket) => {
-    srv.hub.presence(topic).track(socket, params.user, { user: params.user, tab: params.tab ?? 1 })
-    return ['ok', {}, socket]
-  })
-  room.on('crash', () => {
-    throw new Error('boom')
-  })
-  room.on('stop', (_p, s) => ['stop', 'normal', s])
-}
-
-/** The client-side view: presence_state then presence_diffs, applied by ref. */
-function view(c: RawClient, topic: string) {
-  const metas = new Map<string, { key: string; meta: any }>()
-  for (const f of c.frames.filter((f) => f[2] === topic && (f[3] === 'presence_state' || f[3] === 'presence_diff'))) {
-    if (f[3] === 'presence_state') {
-      metas.clear()
-      for (const [key, { metas: ms }] of Object.entries<any>(f[4])) for (const m of ms) metas.set(m.hb_ref, { key, meta: m })
-    } else {
-      for (const [key, { metas: ms }] of Object.entries<any>(f[4].joins)) for (const m of ms) metas.set(m.hb_ref, { key, meta: m })
-      for (const { metas: ms } of Object.values<any>(f[4].leaves)) for (const m of ms) metas.delete(m.hb_ref)
-    }
-  }
-  const out: Record<string, number[]> = {}
-  for (const { key, meta } of metas.values()) (out[key] ??= []).push(meta.tab)
-  for (const k of Object.keys(out)) out[k]!.sort()
-  return out
-}
-
-/** A presence batchMs that nothing else in the process uses as a timeout, for holdWindows(). */
-const WINDOW_MS = 7919
-
-/**
- * Fake timers for the presence_diff batch window alone: setTimeout calls for exactly `ms` are
- * held until release() runs them, so a window ends when the test says, not after some wall-clock
- * time. Every other timer is real. Restored at teardown.
- */
-function holdWindows(t: Tap.Test, ms: number) {
-  const realSet = globalThis.setTimeout
-  const realClear = globalThis.clearTimeout
-  const held = new Set<{ run: () => void }>()
-  globalThis.setTimeout = ((fn: (...args: unknown[]) => void, delay?: number, ...args: unknown[]) => {
-    if (delay !== ms) return realSet(fn, delay, ...args)
-    const timer = { run: () => fn(...args), unref: () => timer, ref: () => timer, hasRef: () => false, refresh: () => timer }
-    held.add(timer)
-    return timer
-  }) as typeof setTimeout
-  globalThis.clearTimeout = ((timer: any) => (held.has(timer) ? void held.delete(timer) : realClear(timer))) as typeof clearTimeout
-  t.teardown(() => {
-    globalThis.setTimeout = realSet
-    globalThis.clearTimeout = realClear
-  })
-  return {
-    /** Windows open now. */
-    open: () => held.size,
-    /** Ends every open window: their diffs go out now. */
-    release() {
-      const timers = [...held]
-      held.clear()
-      for (const timer of timers) timer.run()
-    },
-  }
-}
+import { RawClient, startServer, eventually, quietLogger, broadcastMarker } from '../../../test/helpers/wire.js'
+import { WINDOW_MS, defineRoom, holdWindows, view } from './fixtures/presence.js'
 
 t.test('two users see each other; a closed tab removes only its own meta', async (t) => {
   const srv = await startServer()

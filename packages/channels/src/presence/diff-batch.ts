@@ -7,7 +7,8 @@
  * every subscriber ends up with the ref's visibility at the end of the window:
  *
  * - a subscriber holds, for each ref, what it saw at its sync point: the window's start for those
- *   subscribed before it, its own presence_state for those who subscribed during it;
+ *   subscribed before it, the presence_state it got for those who subscribed during it (a
+ *   rendering made during the window is a sync point; joiners may share an earlier one);
  * - at the end, a visible ref is sent as a join (idempotent by ref for whoever has it), a hidden
  *   one as a leave (a no-op for whoever lacks it), and nothing at all when no sync point saw it
  *   otherwise (joined and left unseen, or a leave and a re-join of the same ref that nobody
@@ -36,6 +37,9 @@ export class PendingDiff {
   private readonly refs = new Map<string, RefChange>()
   private epoch = 0
 
+  /** `ticksLeft`: the batcher's ticks until the window closes. */
+  constructor(public ticksLeft = 1) {}
+
   /** Records one change; `ref` is the entry's ref. */
   record(type: Change['type'], entry: PresenceEntry, ref: string): void {
     const visible = type === 'join'
@@ -55,8 +59,8 @@ export class PendingDiff {
     change.entry = entry
   }
 
-  /** A socket subscribed (and got presence_state) during the window. */
-  subscribed(): void {
+  /** A presence_state was rendered during the window: a new sync point. */
+  syncPoint(): void {
     this.epoch++
   }
 
@@ -74,14 +78,25 @@ export class PendingDiff {
 }
 
 export interface BatcherHost {
-  hasSubscribers(topic: string): boolean
+  subscriberCount(topic: string): number
   deliver(topic: string, diff: Diff): void
+  /** The topic's window closed, whether or not it had anything to send. */
+  closed(topic: string): void
   refOf(entry: PresenceEntry): string
 }
 
+/** A topic's window grows by one tick for every this many subscribers… */
+const SUBSCRIBERS_PER_TICK = 1000
+/** …up to this many ticks. */
+const MAX_TICKS = 20
+
 /**
- * The windows of every topic, flushed together `batchMs` after the first change (0: at the end
- * of the event-loop turn). A window turns a burst of N joins from O(N²) frames into O(N).
+ * The windows of every topic, on one clock that ticks every `batchMs` while a window is open (0:
+ * at the end of the event-loop turn). A window opens with a topic's first change and closes at
+ * the next tick, or in big rooms after one more tick per 1,000 subscribers, up to 20 ticks (a
+ * second by default). A window turns a burst of N joins from O(N²) frames into O(N); the growth
+ * keeps a room's diff frames per second (its subscribers over its window) near 20,000 at most
+ * however big the room, for a little more latency.
  */
 export class DiffBatcher {
   private readonly pending = new Map<string, PendingDiff>()
@@ -91,23 +106,33 @@ export class DiffBatcher {
 
   queue(changes: readonly Change[]): void {
     for (const { type, entry } of changes) {
-      if (!this.host.hasSubscribers(entry.topic)) continue
       let diff = this.pending.get(entry.topic)
-      if (diff === undefined) this.pending.set(entry.topic, (diff = new PendingDiff()))
+      if (diff === undefined) {
+        const subscribers = this.host.subscriberCount(entry.topic)
+        if (subscribers === 0) continue
+        const ticks = Math.min(MAX_TICKS, Math.max(1, Math.ceil(subscribers / SUBSCRIBERS_PER_TICK)))
+        this.pending.set(entry.topic, (diff = new PendingDiff(ticks)))
+      }
       diff.record(type, entry, this.host.refOf(entry))
     }
-    if (this.pending.size > 0 && this.timer === undefined) {
-      const flush = () => {
-        this.timer = undefined
-        this.flushAll()
-      }
-      this.timer = this.batchMs > 0 ? setTimeout(flush, this.batchMs) : setImmediate(flush)
-    }
+    if (this.pending.size > 0) this.arm()
   }
 
-  /** A socket subscribed to `topic` and got presence_state, which holds the pending changes. */
-  subscribed(topic: string): void {
-    this.pending.get(topic)?.subscribed()
+  private arm(): void {
+    if (this.timer !== undefined) return
+    this.timer = this.batchMs > 0 ? setTimeout(() => this.tick(), this.batchMs) : setImmediate(() => this.tick())
+  }
+
+  /** Closes the windows whose last tick this is. */
+  private tick(): void {
+    this.timer = undefined
+    for (const [topic, diff] of [...this.pending]) if (--diff.ticksLeft <= 0 || this.batchMs === 0) this.flush(topic)
+    if (this.pending.size > 0) this.arm()
+  }
+
+  /** A presence_state of `topic` was rendered: a sync point of its pending window. */
+  rendered(topic: string): void {
+    this.pending.get(topic)?.syncPoint()
   }
 
   flush(topic: string): void {
@@ -116,6 +141,7 @@ export class DiffBatcher {
     this.pending.delete(topic)
     const diff = pending.take()
     if (diff.joins.length > 0 || diff.leaves.length > 0) this.host.deliver(topic, diff)
+    this.host.closed(topic)
   }
 
   flushAll(): void {

@@ -60,28 +60,68 @@ export function renderPresences(entries: Iterable<PresenceEntry>, dialect: Diale
   return out
 }
 
+/** What the presence_state cache reads from the tracker. */
+export interface StateSource {
+  entries(topic: string): Iterable<PresenceEntry>
+  /** The topic's presences, visible or not: only compared with `shareAbove`. */
+  size(topic: string): number
+  /** A rendering is a new sync point of the topic's pending diff window (see diff-batch.ts). */
+  rendered(topic: string): void
+}
+
+/**
+ * Rooms with at least this many presences share one presence_state rendering across changes (see
+ * PresenceStateCache): under it a rendering costs a few microseconds, and a joiner's state holds
+ * every change up to its join, its own presence included.
+ */
+export const SHARE_STATE_ABOVE = 100
+
+interface TopicState {
+  bodies: Partial<Record<DialectName, Buffer>>
+  /** Presence changed since these bodies were rendered; the pending diff holds the changes. */
+  stale: boolean
+}
+
 /**
  * A topic's presence_state, rendered once per dialect and shared by every socket that joins until
- * the topic's presence changes. Each joiner's frame is its own short envelope (it carries the
- * join_ref) around the shared body, which is written as it is, not copied: a room of N users
- * costs one rendering however many join it, and a joiner that never reads pins no copy of it.
+ * presence changes; in a room of SHARE_STATE_ABOVE presences or more, until the pending
+ * presence_diff window closes. A joiner that gets an older rendering learns the window's later
+ * changes from the window's diff, as every member does: a room filling with N joins per window
+ * costs one rendering per window instead of one per join (O(N²) bytes of JSON). Each joiner's
+ * frame is its own short envelope (it carries the join_ref) around the shared body, which is
+ * written as it is, not copied: a joiner that never reads pins no copy of it.
  */
 export class PresenceStateCache {
-  private readonly bodies = new Map<string, Partial<Record<DialectName, Buffer>>>()
+  private readonly topics = new Map<string, TopicState>()
+  /** Bodies rendered, for stats. */
+  renders = 0
 
-  constructor(private readonly entries: (topic: string) => Iterable<PresenceEntry>) {}
+  constructor(private readonly source: StateSource, private readonly shareAbove = SHARE_STATE_ABOVE) {}
 
   /** The presence_state frame for one joiner, in parts (see textFrameParts). */
   frame(topic: string, joinRef: Ref, wire: Wire): Buffer[] {
-    let bodies = this.bodies.get(topic)
-    if (bodies === undefined) this.bodies.set(topic, (bodies = {}))
-    const body = (bodies[wire.dialect.name] ??= Buffer.from(presencesJson(this.entries(topic), wire.dialect)))
+    let state = this.topics.get(topic)
+    if (state === undefined || (state.stale && this.source.size(topic) < this.shareAbove)) {
+      this.topics.set(topic, (state = { bodies: {}, stale: false }))
+    }
+    let body = state.bodies[wire.dialect.name]
+    if (body === undefined) {
+      body = state.bodies[wire.dialect.name] = Buffer.from(presencesJson(this.source.entries(topic), wire.dialect))
+      this.renders++
+      this.source.rendered(topic)
+    }
     const [head, tail] = envelopeAround(wire.encoding, joinRef, null, topic, 'presence_state')
     return textFrameParts(head, body, tail)
   }
 
-  /** The topic's presence changed, or it has no local subscriber left. */
+  /** The topic's presence changed and its subscribers will hear it in the pending diff. */
+  changed(topic: string): void {
+    const state = this.topics.get(topic)
+    if (state !== undefined) state.stale = true
+  }
+
+  /** The topic's diff window closed, its presence changed with no window, or it has no local subscriber left. */
   invalidate(topic: string): void {
-    this.bodies.delete(topic)
+    this.topics.delete(topic)
   }
 }

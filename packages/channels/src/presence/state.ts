@@ -211,6 +211,11 @@ export class PresenceSet {
     return this.topics.size
   }
 
+  /** A topic's entries, visible or not. */
+  topicSize(topic: string): number {
+    return this.topics.get(topic)?.size ?? 0
+  }
+
   size(): number {
     let n = 0
     for (const part of this.partitions.values()) n += part.size

@@ -39,7 +39,7 @@ export interface TrackerHost {
   readonly nodeId: string
   readonly logger: Logger
   publish(channel: string, message: ClusterMessage): void
-  hasSubscribers(topic: string): boolean
+  subscriberCount(topic: string): number
   deliverLocal(topic: string, message: OutboundMessage): void
 }
 
@@ -58,9 +58,18 @@ export class PresenceTracker {
 
   constructor(private readonly host: TrackerHost, readonly options: TrackerOptions) {
     this.state = new PresenceSet(host.nodeId)
-    this.stateCache = new PresenceStateCache((topic) => this.state.entries(topic))
+    this.stateCache = new PresenceStateCache({
+      entries: (topic) => this.state.entries(topic),
+      size: (topic) => this.state.topicSize(topic),
+      rendered: (topic) => this.batcher.rendered(topic),
+    })
     this.batcher = new DiffBatcher(
-      { hasSubscribers: (topic) => host.hasSubscribers(topic), deliver: (topic, diff) => this.deliverDiff(topic, diff), refOf },
+      {
+        subscriberCount: (topic) => host.subscriberCount(topic),
+        deliver: (topic, diff) => this.deliverDiff(topic, diff),
+        closed: (topic) => this.stateCache.invalidate(topic),
+        refOf,
+      },
       options.batchMs,
     )
     this.replication = new Replication(
@@ -183,15 +192,16 @@ export class PresenceTracker {
 
   // -- presence_diff batching
 
-  /** Every change passes here: the shared presence_state is stale, subscribers get a diff. */
+  /**
+   * Every change passes here: subscribers get a diff, and the shared presence_state is stale (kept
+   * until the diff goes in big rooms, see PresenceStateCache; dropped when nobody will get a diff).
+   */
   private queueDiffs(changes: Change[]): void {
-    for (const change of changes) this.stateCache.invalidate(change.entry.topic)
+    for (const { entry } of changes) {
+      if (this.host.subscriberCount(entry.topic) > 0) this.stateCache.changed(entry.topic)
+      else this.stateCache.invalidate(entry.topic)
+    }
     this.batcher.queue(changes)
-  }
-
-  /** A socket subscribed to `topic` and got presence_state. */
-  subscribed(topic: string): void {
-    this.batcher.subscribed(topic)
   }
 
   /** The last local subscriber of `topic` left: its rendered presence_state goes. */
@@ -239,7 +249,7 @@ export class PresenceTracker {
     return this.replication.peerState(node)
   }
 
-  stats(): { entries: number; topics: number; peers: number; downPeers: number } {
-    return { entries: this.state.size(), topics: this.state.topicCount(), ...this.replication.stats() }
+  stats(): { entries: number; topics: number; peers: number; downPeers: number; stateRenders: number } {
+    return { entries: this.state.size(), topics: this.state.topicCount(), ...this.replication.stats(), stateRenders: this.stateCache.renders }
   }
 }
