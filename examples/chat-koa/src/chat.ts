@@ -5,9 +5,11 @@
  * Express, `defineChat(channels.hub)` on Hono and Koa (Nest declares the same channel with
  * decorators in chat.channel.ts).
  */
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { z } from 'zod'
-import type { Hub } from '@hornbeam/channels'
+import type { Hub, WorkersOptions } from '@hornbeam/channels'
 
 /** The longest username the chat accepts. */
 export const MAX_USERNAME = 32
@@ -145,4 +147,26 @@ export async function adapterFromEnv() {
   if (!url) return undefined
   const { redisAdapter } = await import('@hornbeam/redis')
   return redisAdapter({ url })
+}
+
+/**
+ * The worker processes to run (`runWorkers(start, workersFromEnv())`), from WORKERS: a number, or
+ * `auto` for one per core (os.availableParallelism()); unset, one process and no cluster. Workers
+ * share one port, and share channels and presence through Redis: WORKERS above 1 without
+ * REDIS_URL stops the start-up with one line saying so. The workers get one LONGPOLL_SECRET (a
+ * random one when unset), since any worker may receive a long-poll request.
+ */
+export function workersFromEnv(): WorkersOptions {
+  const raw = process.env.WORKERS?.trim()
+  if (!raw) return {}
+  const workers = raw === 'auto' ? availableParallelism() : Number(raw)
+  if (!Number.isInteger(workers) || workers < 1) {
+    console.error(`WORKERS must be a positive whole number or auto, not ${raw}`)
+    process.exit(1)
+  }
+  if (workers > 1 && !process.env.REDIS_URL) {
+    console.error(`WORKERS=${raw} needs REDIS_URL: workers share channels and presence through Redis (REDIS_URL=redis://127.0.0.1:6379)`)
+    process.exit(1)
+  }
+  return { workers, env: { LONGPOLL_SECRET: process.env.LONGPOLL_SECRET ?? randomBytes(32).toString('base64') } }
 }

@@ -31,7 +31,7 @@ t.test('the root exports what applications write code against, and the deprecate
     'CLUSTER_PROTOCOL', 'ChannelDefinition', 'HISTORY_PARAMS', 'Hub', 'MemoryAdapter', 'MemoryBus', 'PatternError',
     'PresenceState', 'Socket', 'TopicPresence', 'consoleLogger', 'createHub', 'defaultHistoryOptions', 'defaultLimits',
     'defaultPresenceOptions', 'endpointPaths', 'error', 'formatPosition', 'memoryAdapter', 'newEpoch', 'noreply', 'ok',
-    'originAllowed', 'parsePosition', 'refuseUpgrade', 'reply', 'silentLogger', 'stop', 'tokenFromProtocols',
+    'originAllowed', 'parsePosition', 'refuseUpgrade', 'reply', 'runWorkers', 'silentLogger', 'stop', 'tokenFromProtocols', 'workerCount',
   ])
   const adapter = await import('@hornbeam/channels/adapter')
   t.same(Object.keys(adapter).sort(), [
