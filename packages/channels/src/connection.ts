@@ -231,7 +231,7 @@ export class Connection implements RateState, ChannelConnection, Lagging {
     }
   }
 
-  /** @internal Writes a frame now, counted, whatever the bound. */
+  /** Writes a frame now, counted, whatever the bound (backpressure.ts). */
   put(frame: Buffer): void {
     const stats = this.host.counters
     stats.framesOut++
@@ -246,12 +246,12 @@ export class Connection implements RateState, ChannelConnection, Lagging {
     }
   }
 
-  /** @internal Bytes queued for the client. */
+  /** Bytes queued for the client. */
   buffered(): number {
     return this.raw !== undefined ? this.raw.writableLength : this.ws.bufferedAmount
   }
 
-  /** @internal What emits 'drain' once the queued bytes are gone: the TCP socket, or the session. */
+  /** What emits 'drain' once the queued bytes are gone: the TCP socket, or the session. */
   drainSource(): DrainSource {
     return (this.ws as unknown as WsInternals)._socket ?? (this.ws as unknown as DrainSource)
   }
