@@ -1,3 +1,4 @@
+import type { Backpressure } from './backpressure.js'
 import type { ChannelDefinition, EventHandler, LeaveReason } from './channel.js'
 import type { AnyContract, Payload } from './contract.js'
 import type { ChannelConnection } from './host.js'
@@ -62,6 +63,10 @@ export class ChannelInstance implements SocketHost, MailboxOwner, Subscriber {
 
   get dialect() {
     return this.conn.wire.dialect.name
+  }
+
+  get backpressure(): Backpressure {
+    return this.definition.backpressure
   }
 
   get closed(): boolean {

@@ -1,3 +1,4 @@
+import { BACKPRESSURE_POLICIES, type Backpressure } from './backpressure.js'
 import type { AnyContract, InEvent, InPayload, InReply, JoinParams, JoinReply } from './contract.js'
 import type { HistoryOptions, HistorySetting } from './history/types.js'
 import type { TopicParams } from './router.js'
@@ -38,6 +39,13 @@ export interface ChannelOptions<C = AnyContract> {
    */
   history?: HistorySetting
   /**
+   * What this pattern's broadcasts do for a socket over its buffer bound (`maxBufferedBytes`):
+   * `'close'` it with 1013, `'drop'` them (counted), or keep only the `'latest'` per topic until it
+   * catches up (counted when one replaces another). Unset, the hub's `slowConsumer`. Replies and
+   * presence frames are never dropped nor conflated.
+   */
+  backpressure?: Backpressure
+  /**
    * A Standard Schema (Zod, Valibot, ArkType, ...) for the join params: a join that fails it is
    * refused with `{ reason, issues }`; the join handler gets the schema's output.
    */
@@ -49,7 +57,7 @@ export interface ChannelOptions<C = AnyContract> {
 type EventSchemas = { [event: string]: StandardSchemaV1 }
 
 /** Options that declare a channel by its schemas: `join`, `events` or both (see ChannelOptions). */
-export type SchemaChannelOptions = { history?: HistorySetting } & (
+export type SchemaChannelOptions = { history?: HistorySetting; backpressure?: Backpressure } & (
   | { join: StandardSchemaV1; events?: EventSchemas }
   | { join?: StandardSchemaV1; events: EventSchemas }
 )
@@ -74,7 +82,10 @@ export class ChannelDefinition<A extends object = Assigns, C = AnyContract, Clie
     /** The history its topics keep (resolved with the hub's defaults), or false. */
     readonly history: HistoryOptions | false,
     schemas: { join?: unknown; events?: unknown } = {},
+    /** What its broadcasts do for a socket over its bound (resolved with the hub's slowConsumer). */
+    readonly backpressure: Backpressure = 'close',
   ) {
+    if (!BACKPRESSURE_POLICIES.includes(backpressure)) throw new TypeError(`backpressure of "${pattern}" must be 'close', 'drop' or 'latest'`)
     this.joinSchema = schemas.join === undefined ? undefined : standardSchema(schemas.join, `the join schema of "${pattern}"`)
     const events = new Map<string, StandardSchemaV1>()
     if (schemas.events !== undefined) {

@@ -1,5 +1,6 @@
 import type { Socket as NetSocket } from 'node:net'
 import type { RawData } from 'ws'
+import { admit, forget, release, type Backlog, type DrainSource, type FramePolicy, type Lagging } from './backpressure.js'
 import { ChannelInstance } from './channel-instance.js'
 import type { LeaveReason } from './channel.js'
 import type { ChannelConnection, ConnectionHost, TransportSocket } from './host.js'
@@ -9,6 +10,7 @@ import { decodeMessage, IGNORED } from './inbound.js'
 import { frameForSocket, replyFrame } from './message.js'
 import type { RateState } from './limits.js'
 import type { Socket } from './socket.js'
+import { fastPath, type ReceiverInternals, type WsInternals } from './ws-internals.js'
 
 const CONNECTION = Symbol('hornbeam.connection')
 type Owned = TransportSocket & { [CONNECTION]: Connection }
@@ -23,25 +25,11 @@ function onError(this: Owned, err: Error): void {
   this[CONNECTION].host.logger.debug({ err, connection: this[CONNECTION].id }, 'socket error')
 }
 
-/** The private fields of ws that let us write a prebuilt frame straight to the TCP socket. */
-interface WsInternals {
-  _socket?: NetSocket
-  _sender?: { _state?: number }
-  _extensions?: Record<string, unknown>
-  _receiver?: ReceiverInternals
-}
-
-/** ws's receiver holds the bytes of a frame (or the fragments of a message) still incomplete. */
-interface ReceiverInternals {
-  _bufferedBytes?: number
-  _totalPayloadLength?: number
-}
-
 /**
  * One client WebSocket: decodes its frames, routes them to its channels, and writes frames to
  * it. Frames written in one event-loop turn are corked and leave in one write.
  */
-export class Connection implements RateState, ChannelConnection {
+export class Connection implements RateState, ChannelConnection, Lagging {
   readonly channels = new Map<string, ChannelInstance>()
   /** Per-connection state, shared by all channels of this connection (the seed's assigns). */
   assigns: Record<string, unknown>
@@ -65,6 +53,8 @@ export class Connection implements RateState, ChannelConnection {
   /** The last rejected message was answered: later ones are only counted until one is admitted. */
   rejectionAnswered = false
   private corked = false
+  /** The broadcasts kept for it while it lags (backpressure.ts); undefined while it does not. */
+  lag: Backlog | undefined = undefined
   /** Set when frames can bypass ws's sender; undefined means "use ws.send". */
   private readonly raw: NetSocket | undefined
   private readonly sender: { _state?: number } | undefined
@@ -82,14 +72,10 @@ export class Connection implements RateState, ChannelConnection {
     this.messageTokens = host.options.messagesPerSecond
     this.joinTokens = host.options.joinsPerSecond
     this.messageAt = this.joinAt = this.lastSeen
-    const internals = ws as unknown as WsInternals
-    const fast =
-      internals._socket !== undefined &&
-      typeof internals._sender?._state === 'number' &&
-      (internals._extensions === undefined || Object.keys(internals._extensions).length === 0)
-    this.raw = fast ? internals._socket : undefined
-    this.sender = fast ? internals._sender : undefined
-    this.receiver = internals._receiver
+    const fast = fastPath(ws)
+    this.raw = fast?._socket
+    this.sender = fast?._sender
+    this.receiver = (ws as WsInternals)._receiver
     // Shared listeners (no closures per socket): ws calls them with itself as `this`.
     ;(ws as unknown as { [CONNECTION]: Connection })[CONNECTION] = this
     const owned = ws as unknown as { on(event: string, fn: (this: Owned, ...args: any[]) => void): void }
@@ -145,7 +131,7 @@ export class Connection implements RateState, ChannelConnection {
     const dialect = this.wire.dialect
     if (frame.event === dialect.join) return this.join(frame)
     if (frame.event === 'heartbeat' && frame.topic === dialect.heartbeatTopic) {
-      return this.send(null, frame.ref, frame.topic, dialect.reply, { status: 'ok', response: {} }, frame.encoding)
+      return this.writeFrame(frameForSocket(this.wire, frame.encoding, null, frame.ref, frame.topic, dialect.reply, { status: 'ok', response: {} }), 'reply')
     }
     const channel = this.channels.get(frame.topic)
     if (channel === undefined || (frame.joinRef !== null && frame.joinRef !== channel.joinRef)) {
@@ -174,6 +160,7 @@ export class Connection implements RateState, ChannelConnection {
   channelRemoved(channel: ChannelInstance): void {
     if (this.channels.get(channel.topic) !== channel) return
     this.channels.delete(channel.topic)
+    if (this.lag !== undefined) forget(this, channel.topic)
     if (this.channels.size === 0) this.unjoinedSince = Date.now()
   }
 
@@ -201,7 +188,7 @@ export class Connection implements RateState, ChannelConnection {
 
   replyError(joinRef: Ref, ref: Ref, topic: string, reason: string, encoding: Encoding = this.wire.encoding): void {
     if (ref === null) return
-    this.send(joinRef, ref, topic, this.wire.dialect.reply, { status: 'error', response: { reason } }, encoding)
+    this.writeFrame(frameForSocket(this.wire, encoding, joinRef, ref, topic, this.wire.dialect.reply, { status: 'error', response: { reason } }), 'reply')
   }
 
   send(joinRef: Ref, ref: Ref, topic: string, event: string, payload: unknown, encoding: Encoding = this.wire.encoding): void {
@@ -210,36 +197,30 @@ export class Connection implements RateState, ChannelConnection {
 
   /** Answers a push or join: `{status, response}`, or a binary reply when the response is bytes. */
   reply(joinRef: Ref, ref: string, topic: string, status: string, response: unknown, encoding: Encoding = this.wire.encoding): void {
-    this.writeFrame(replyFrame(this.wire, encoding, joinRef, ref, topic, status, response))
+    this.writeFrame(replyFrame(this.wire, encoding, joinRef, ref, topic, status, response), 'reply')
   }
 
-  /** Writes a frame built by textFrame or binaryFrame. The fan-out hot path: keep it lean. */
-  writeFrame(frame: Buffer): void {
+  /**
+   * Writes a frame built by textFrame or binaryFrame; past the socket's bound, `policy` says what
+   * happens to it (backpressure.ts), and a `latest` one is kept as its topic's. The fan-out hot
+   * path: keep it lean (one test while under the bound and not lagging).
+   */
+  writeFrame(frame: Buffer, policy: FramePolicy = this.host.options.slowConsumer, topic = ''): void {
     if (this.closed || this.ws.readyState !== 1) return
     const raw = this.raw
     const buffered = raw !== undefined ? raw.writableLength : this.ws.bufferedAmount
     // The frame about to be queued counts: one large frame must not carry a socket past the bound.
-    if (buffered + frame.length > this.host.options.maxBufferedBytes && this.overflowed()) return
-    const stats = this.host.counters
-    stats.framesOut++
-    stats.bytesOut += frame.length
-    // ws's sender is idle (no compression or blob in progress): the socket is ours to write.
-    if (raw !== undefined && this.sender!._state === 0) {
-      this.corkOnce(raw)
-      raw.write(frame)
-    } else {
-      this.ws.send(framePayload(frame), { binary: isBinaryFrame(frame) })
-    }
+    if ((buffered + frame.length > this.host.options.maxBufferedBytes || this.lag !== undefined) && !admit(this, frame, frame.length, policy, topic)) return
+    this.put(frame)
   }
 
-  /** Writes one frame given in parts (textFrameParts): shared parts are written, not copied. */
+  /** Writes one frame given in parts (a presence_state): shared parts are written, not copied. */
   writeParts(parts: readonly Buffer[]): void {
     if (this.closed || this.ws.readyState !== 1) return
     const raw = this.raw
     let length = 0
     for (const part of parts) length += part.length
-    const buffered = raw !== undefined ? raw.writableLength : this.ws.bufferedAmount
-    if (buffered + length > this.host.options.maxBufferedBytes && this.overflowed()) return
+    if ((this.buffered() + length > this.host.options.maxBufferedBytes || this.lag !== undefined) && !admit(this, undefined, length, 'presence', '')) return
     this.host.counters.framesOut++
     this.host.counters.bytesOut += length
     if (raw !== undefined && this.sender!._state === 0) {
@@ -250,11 +231,29 @@ export class Connection implements RateState, ChannelConnection {
     }
   }
 
-  /** True when the frame must not be written: dropped, or the socket is being closed with 1013. */
-  private overflowed(): boolean {
-    const verdict = this.host.limits.overflow(this.id)
-    if (verdict === 'close') void this.close(1013, 'slow consumer')
-    return true
+  /** Writes a frame now, counted, whatever the bound (backpressure.ts). */
+  put(frame: Buffer): void {
+    const stats = this.host.counters
+    stats.framesOut++
+    stats.bytesOut += frame.length
+    const raw = this.raw
+    // ws's sender is idle (no compression or blob in progress): the socket is ours to write.
+    if (raw !== undefined && this.sender!._state === 0) {
+      this.corkOnce(raw)
+      raw.write(frame)
+    } else {
+      this.ws.send(framePayload(frame), { binary: isBinaryFrame(frame) })
+    }
+  }
+
+  /** Bytes queued for the client. */
+  buffered(): number {
+    return this.raw !== undefined ? this.raw.writableLength : this.ws.bufferedAmount
+  }
+
+  /** What emits 'drain' once the queued bytes are gone: the TCP socket, or the session. */
+  drainSource(): DrainSource {
+    return (this.ws as unknown as WsInternals)._socket ?? (this.ws as unknown as DrainSource)
   }
 
   private corkOnce(raw: NetSocket): void {
@@ -290,6 +289,7 @@ export class Connection implements RateState, ChannelConnection {
     if (this.teardownDone) return this.teardownDone
     this.closed = true
     this.corked = false
+    release(this)
     this.host.removeConnection(this)
     const ends = [...this.channels.values()].map((channel) => channel.shutdown(reason, false))
     this.teardownDone = Promise.all(ends).then(() => this.host.untrackOwner(this.id))

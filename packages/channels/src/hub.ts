@@ -58,7 +58,7 @@ export class Hub {
         logger,
         publish: (channel, message) => adapter.publish(channel, message),
         subscriberCount: (topic) => topics.subscriberCount(topic),
-        deliverLocal: (topic, message) => topics.deliverLocal(topic, message, undefined),
+        deliverLocal: (topic, message) => topics.deliverPresence(topic, message),
       },
       { ...defaultPresenceOptions, ...definedOnly(hooks.presence ?? {}), maxMetaBytes: options.maxPresenceMetaBytes },
     ))
@@ -116,7 +116,7 @@ export class Hub {
   channel<const S extends SchemaChannelOptions>(pattern: string, options: S): ChannelDefinition<Assigns, ServerContractOf<S>, ClientContractOf<S>>
   channel<T extends object = Assigns>(pattern: string, options?: ChannelOptions<ContractFrom<T>>): ChannelDefinition<AssignsFrom<T>, ContractFrom<T>>
   channel(pattern: string, options: ChannelOptions<any> = {}): ChannelDefinition<any, any, any> {
-    const definition = new ChannelDefinition(pattern, resolveHistory(options.history, this.hooks.history), options)
+    const definition = new ChannelDefinition(pattern, resolveHistory(options.history, this.hooks.history), options, options.backpressure ?? this.options.slowConsumer)
     this.router.add(pattern, definition)
     return definition
   }

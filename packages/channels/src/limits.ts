@@ -23,7 +23,11 @@ export interface LimitOptions {
   maxConnections: number
   /** Bytes buffered for one socket before it is treated as a slow consumer. */
   maxBufferedBytes: number
-  /** What happens to a slow consumer: closed with 1013, or its frames are dropped. */
+  /**
+   * What happens to a frame for a slow consumer: it is closed with 1013, or the frame is dropped.
+   * The default for the broadcasts of channels without `backpressure`, and for pushes; replies
+   * and presence frames are never dropped (see backpressure.ts).
+   */
   slowConsumer: 'close' | 'drop'
   /** The largest presence a socket may track: its key and meta as JSON, in bytes. */
   maxPresenceMetaBytes: number
@@ -129,20 +133,6 @@ export class Limits {
     conn.joinTokens = tokens
     this.counters.rateLimited++
     return 'rate limited'
-  }
-
-  /**
-   * A socket's buffer would pass maxBufferedBytes: drop the frame ('drop'), or close the socket
-   * with 1013 ('close'). The caller acts on the verdict.
-   */
-  overflow(connectionId: string): 'drop' | 'close' {
-    if (this.options.slowConsumer === 'drop') {
-      this.counters.droppedFrames++
-      return 'drop'
-    }
-    this.counters.slowConsumers++
-    this.logger.warn({ connection: connectionId }, 'slow consumer closed')
-    return 'close'
   }
 }
 

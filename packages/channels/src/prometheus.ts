@@ -23,7 +23,7 @@ export interface MetricsOptions {
 
 type CounterKey =
   | 'framesIn' | 'framesOut' | 'bytesIn' | 'bytesOut' | 'malformed' | 'binaryIgnored' | 'joins' | 'joinsRefused' | 'crashes' | 'invalidPayloads' | 'refusedUpgrades'
-  | 'rateLimited' | 'slowConsumers' | 'droppedFrames' | 'clusterMessagesIgnored' | 'broadcastsFailed' | 'replayed'
+  | 'rateLimited' | 'slowConsumers' | 'droppedFrames' | 'conflatedFrames' | 'clusterMessagesIgnored' | 'broadcastsFailed' | 'replayed'
   | 'resumesRecovered' | 'resumesNotRecovered' | 'longPollRequests' | 'longPollRelayed' | 'longPollRelayServed' | 'longPollRelayFailed'
 
 const counters: Array<[CounterKey, string, string]> = [
@@ -41,6 +41,7 @@ const counters: Array<[CounterKey, string, string]> = [
   ['rateLimited', 'rate_limited_total', 'Messages and joins refused by rate limits'],
   ['slowConsumers', 'slow_consumers_total', 'Sockets closed as slow consumers'],
   ['droppedFrames', 'dropped_frames_total', 'Frames dropped for slow consumers'],
+  ['conflatedFrames', 'conflated_frames_total', 'Broadcasts on latest topics replaced by a newer one for a lagging socket'],
   ['clusterMessagesIgnored', 'cluster_messages_ignored_total', 'Cluster messages of an unknown protocol version, ignored'],
   ['broadcastsFailed', 'broadcasts_failed_total', 'Broadcasts the shared history could not take (never delivered)'],
   ['replayed', 'history_replayed_total', 'Messages sent to joining sockets from the history'],

@@ -18,7 +18,10 @@ export interface HubStats {
   refusedUpgrades: number
   rateLimited: number
   slowConsumers: number
+  /** Broadcasts (and pushes) not written to sockets over their bound: `drop` policies, and frames too large for the bound. */
   droppedFrames: number
+  /** Broadcasts on `latest` topics replaced, for a lagging socket, by a newer one on the same topic before it could be written. */
+  conflatedFrames: number
   /** Cluster messages of a protocol version this node does not know (a rolling deploy), ignored. */
   clusterMessagesIgnored: number
   /** Broadcasts on topics with a shared history that the store could not take: never delivered. */
@@ -50,7 +53,7 @@ export type Counters = Omit<HubStats, 'connections' | 'channels' | 'topics' | 'p
 export function newCounters(): Counters {
   return {
     framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, malformed: 0, binaryIgnored: 0, joins: 0, joinsRefused: 0,
-    crashes: 0, invalidPayloads: 0, refusedUpgrades: 0, rateLimited: 0, slowConsumers: 0, droppedFrames: 0, clusterMessagesIgnored: 0,
+    crashes: 0, invalidPayloads: 0, refusedUpgrades: 0, rateLimited: 0, slowConsumers: 0, droppedFrames: 0, conflatedFrames: 0, clusterMessagesIgnored: 0,
     broadcastsFailed: 0, replayed: 0, resumesRecovered: 0, resumesNotRecovered: 0,
     longPollSessions: 0, longPollRequests: 0, longPollRelayed: 0, longPollRelayServed: 0, longPollRelayFailed: 0,
   }

@@ -4,6 +4,7 @@
  * is serialized once per wire (OutboundMessage) and the same bytes go to every subscriber;
  * frames written to one socket within an event-loop turn leave in one write (corked per turn).
  */
+import type { Backpressure, FramePolicy } from './backpressure.js'
 import { CLUSTER_PROTOCOL, type BroadcastMessage } from './cluster.js'
 import type { Ref, Wire } from './dialect.js'
 import { SharedDelivery } from './history/shared-delivery.js'
@@ -19,7 +20,9 @@ import type { PubSubAdapter } from './pubsub.js'
 export interface Outlet {
   readonly id: string
   readonly wire: Wire
-  writeFrame(frame: Buffer): void
+  /** A frame; past the socket's bound `policy` applies (backpressure.ts; default: the hub's slowConsumer). */
+  writeFrame(frame: Buffer, policy?: FramePolicy, topic?: string): void
+  /** A presence_state in parts. */
   writeParts(parts: readonly Buffer[]): void
   send(joinRef: Ref, ref: Ref, topic: string, event: string, payload: unknown): void
   uncork(): void
@@ -30,6 +33,8 @@ export interface Subscriber {
   readonly topic: string
   readonly joinRef: Ref
   readonly conn: Outlet
+  /** What its channel pattern's broadcasts do for a socket over its bound. */
+  readonly backpressure: Backpressure
   /** What the join asked of the topic's history (`hb_position`, `hb_recent`). */
   readonly historyRequest?: HistoryRequest | undefined
   subscribed: boolean
@@ -45,6 +50,8 @@ interface TopicEntry {
   readonly subscribers: Set<Subscriber>
   /** Its channel pattern's history setting, looked up once. */
   readonly history: HistoryOptions | false
+  /** Its channel pattern's backpressure, for its broadcasts. */
+  readonly backpressure: Backpressure
 }
 
 /** What the registry needs of presence: a subscriber gets presence_state as it subscribes. */
@@ -157,21 +164,28 @@ export class TopicRegistry {
     const entry = this.topics.get(topic)
     const history = entry !== undefined ? entry.history : this.history.policyFor(topic)
     if (history !== false) this.history.append(topic, history, message, exclude)
-    if (entry !== undefined) this.write(entry.subscribers, message, exclude)
+    if (entry !== undefined) this.write(entry.subscribers, message, exclude, entry.backpressure)
     return message.ref
   }
 
   /** Writes one message to every local subscriber of `topic`: one serialization per wire. */
   deliverLocal(topic: string, message: OutboundMessage, exclude: string | undefined): void {
     const entry = this.topics.get(topic)
-    if (entry !== undefined) this.write(entry.subscribers, message, exclude)
+    if (entry !== undefined) this.write(entry.subscribers, message, exclude, entry.backpressure)
   }
 
-  private write(subscribers: Set<Subscriber>, message: OutboundMessage, exclude: string | undefined): void {
+  /** A presence_diff to every local subscriber of `topic`: never dropped nor conflated. */
+  deliverPresence(topic: string, message: OutboundMessage): void {
+    const entry = this.topics.get(topic)
+    if (entry !== undefined) this.write(entry.subscribers, message, undefined, 'presence')
+  }
+
+  private write(subscribers: Set<Subscriber>, message: OutboundMessage, exclude: string | undefined, policy: FramePolicy): void {
+    const topic = message.topic
     for (const subscriber of subscribers) {
       const conn = subscriber.conn
       if (conn.id === exclude) continue
-      if (subscriber.pending === undefined) conn.writeFrame(message.frameFor(conn.wire))
+      if (subscriber.pending === undefined) conn.writeFrame(message.frameFor(conn.wire), policy, topic)
       else subscriber.pending.push(message)
     }
   }
@@ -198,7 +212,7 @@ export class TopicRegistry {
     const topic = subscriber.topic
     let entry = this.topics.get(topic)
     if (entry === undefined) {
-      this.topics.set(topic, (entry = { subscribers: new Set(), history: this.history.policyFor(topic) }))
+      this.topics.set(topic, (entry = { subscribers: new Set(), history: this.history.policyFor(topic), backpressure: subscriber.backpressure }))
       if (!this.lingering.delete(topic)) this.adapter.subscribe(`topic:${topic}`)
     }
     const shared = this.shared !== undefined && entry.history !== false

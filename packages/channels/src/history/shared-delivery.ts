@@ -8,6 +8,7 @@
  * the topic is in place), while live messages for it wait; then the replay, `hb_history`, and
  * what waited, without what the replay already held.
  */
+import type { Backpressure } from '../backpressure.js'
 import type { BroadcastMessage } from '../cluster.js'
 import type { Logger } from '../logger.js'
 import { OutboundMessage } from '../message.js'
@@ -20,6 +21,7 @@ import type { HistoryOptions, ResumeOutcome } from './types.js'
 export interface SharedJoiner extends HistoryJoiner {
   pending: OutboundMessage[] | undefined
   readonly subscribed: boolean
+  readonly backpressure: Backpressure
 }
 
 export interface SharedDeliveryHost {
@@ -147,7 +149,8 @@ export class SharedDelivery {
     for (const message of pending) {
       const at = parsePosition(message.ref)
       if (top !== undefined && at !== undefined && at.epoch === top.epoch && at.offset <= top.offset) continue
-      conn.writeFrame(message.frameFor(conn.wire))
+      // Presence diffs waited too: they have no position, and are never dropped.
+      conn.writeFrame(message.frameFor(conn.wire), message.ref === null ? 'presence' : joiner.backpressure, topic)
     }
   }
 }

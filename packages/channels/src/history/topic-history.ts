@@ -4,6 +4,7 @@
  * asked for with `hb_recent`), then `hb_history` with the topic's position and, for a resume,
  * whether it was complete.
  */
+import type { FramePolicy } from '../backpressure.js'
 import type { Ref, Wire } from '../dialect.js'
 import type { OutboundMessage } from '../message.js'
 import type { KeptFrame, MemoryHistory } from './memory.js'
@@ -37,7 +38,7 @@ export interface HistoryJoiner {
   readonly conn: {
     readonly id: string
     readonly wire: Wire
-    writeFrame(frame: Buffer): void
+    writeFrame(frame: Buffer, policy?: FramePolicy, topic?: string): void
     send(joinRef: Ref, ref: Ref, topic: string, event: string, payload: unknown): void
   }
 }

@@ -1,7 +1,7 @@
 /**
  * One long-poll session, presented to a Connection as the small part of a WebSocket it uses:
  * `send`, `close(code, reason)`, `terminate`, `bufferedAmount`, `readyState` and the `message`
- * and `close` events. Connection finds none of ws's internals on it, so it writes through
+ * and `close` events (and `drain` once a poll took what was queued). Connection finds none of ws's internals on it, so it writes through
  * `send`, and the frames it sends wait here for the client's next poll. What the client POSTs
  * comes in as `message` events, one per frame, exactly as WebSocket frames do: the connection's
  * limits, decoding and channels are the same for both transports.
@@ -171,6 +171,8 @@ export class LongPollSession extends EventEmitter {
     const messages = this.outbox.map((frame) => frame.toString('utf8'))
     this.outbox = []
     this.bufferedAmount = 0
+    // As a TCP socket's: a connection keeping broadcasts for this client (backpressure.ts) queues them now.
+    this.emit('drain')
     return messages
   }
 }
