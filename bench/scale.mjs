@@ -30,6 +30,9 @@
 //   --heartbeat-tick-ms n   each generator's heartbeat timer ticks this often and sends the
 //                      heartbeats due (default 10: close to independent clients, whose heartbeats
 //                      reach the server one by one, not in batches)
+//   --profile-idle dir after the measured idle windows, one more with heartbeats under V8's CPU
+//                      profiler (started in the server over IPC, node:inspector): the .cpuprofile
+//                      goes to dir, its summary (bench/lib/profile.mjs) to the results
 //   --heap             after the broadcasts, a heap snapshot of each server (bench/lib/heap.mjs):
 //                      Timeout objects and closures per socket (slow with many sockets)
 //   --broadcasts n     measured broadcasts (default 20), after 3 unmeasured ones
@@ -44,6 +47,7 @@ import { connectClients, measuredPump, settledMemory, sleep, startGenerators, st
 import { cpuMicros, machineInfo, machineTicks } from './lib/proc.mjs'
 import { renderScaleMarkdown, scaleGoals } from './lib/scale-report.mjs'
 import { aggregate } from './lib/heap.mjs'
+import { summarizeProfiles } from './lib/profile.mjs'
 
 const argv = process.argv.slice(2)
 const flag = (name) => argv.includes(`--${name}`)
@@ -61,6 +65,7 @@ const cfg = {
   heartbeatMs: Number(option('heartbeat-ms') ?? 30_000),
   heartbeatTickMs: Number(option('heartbeat-tick-ms') ?? 10),
   heap: flag('heap'),
+  profileIdle: option('profile-idle'),
   broadcasts: Number(option('broadcasts') ?? 20),
   warmupBroadcasts: 3,
   gapMs: 50,
@@ -182,6 +187,15 @@ async function runServer(key, serverIndex) {
     await Promise.all(gens.map((g) => g.request('heartbeats', { on: false })))
     const quiet = await idleWindow(server, cfg.idleSeconds)
     await Promise.all(gens.map((g) => g.request('heartbeats', { on: true, periodMs: cfg.heartbeatMs, tickMs: cfg.heartbeatTickMs })))
+    if (cfg.profileIdle) {
+      const dir = join(cfg.profileIdle, key)
+      mkdirSync(dir, { recursive: true })
+      await server.request('profileStart')
+      const profiled = await idleWindow(server, cfg.idleSeconds, gens)
+      await server.request('profileStop', { path: join(dir, `idle-${server.pid}.cpuprofile`) }, 60_000)
+      row.idleProfile = { window: profiled, ...summarizeProfiles(dir, 20) }
+      log(`  idle under the profiler: ${profiled.serverCpuMicrosPerSecond} µs/s; top: ${row.idleProfile.topSelf?.slice(0, 5).map((t) => `${t.function} ${t.percent}%`).join(', ')}`)
+    }
     const perSocket = (w) => +(w.serverCpuMicrosPerSecond / n).toFixed(4)
     const net = (w) => +((w.serverCpuMicrosPerSecond - row.empty.serverCpuMicrosPerSecond) / n).toFixed(4)
     row.idle = {

@@ -424,6 +424,7 @@ if (srv) {
     if (spread.length > 0) setImmediate(drainSpread)
     else spreading = false
   }
+  let profiler
   const ops = {
     /**
      * Broadcasts `count` messages of `size` bytes to `topic`, numbered from `seq`: all in this
@@ -470,6 +471,25 @@ if (srv) {
       const counts = {}
       for (const type of process.getActiveResourcesInfo()) counts[type] = (counts[type] ?? 0) + 1
       return counts
+    },
+    /** Starts V8's CPU profiler in this process (node:inspector), for one window of a run. */
+    async profileStart({ intervalMicros = 1000 } = {}) {
+      const { Session } = await import('node:inspector/promises')
+      profiler = new Session()
+      profiler.connect()
+      await profiler.post('Profiler.enable')
+      await profiler.post('Profiler.setSamplingInterval', { interval: intervalMicros })
+      await profiler.post('Profiler.start')
+      return { started: true }
+    },
+    /** Stops the profiler and writes the profile to `path` (a .cpuprofile, for bench/lib/profile.mjs). */
+    async profileStop({ path }) {
+      const { profile } = await profiler.post('Profiler.stop')
+      profiler.disconnect()
+      profiler = undefined
+      const { writeFileSync } = await import('node:fs')
+      writeFileSync(path, JSON.stringify(profile))
+      return { path }
     },
     /** Writes a V8 heap snapshot to `path` (for bench/lib/heap.mjs). */
     async heapSnapshot({ path }) {

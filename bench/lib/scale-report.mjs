@@ -80,7 +80,7 @@ export function renderScaleMarkdown(result) {
     L.push('| --- | --- | ---: | --- |')
     for (const g of result.goals) {
       const label = result.rows.find((r) => r.server === g.server)?.label ?? g.server
-      const value = g.value === null ? '–' : g.goal.endsWith('PerSocketPerSecond') ? `${fmtNum(g.value, 3)} µs${g.peer !== null && g.peer !== undefined ? ` (raw ws: ${fmtNum(g.peer, 3)} µs)` : ''}` : `${fmtNum(g.value)}×`
+      const value = g.value === null ? '–' : g.goal.endsWith('PerSocketPerSecond') ? `${fmtNum(g.value, 3)} µs${g.peer !== null && g.peer !== undefined ? ` (raw ws: ${fmtNum(g.peer, 3)} µs)` : ''}` : `${fmtNum(g.value, 3)}×`
       L.push(`| ${label} | ${g.text} | ${value} | **${g.verdict}** |`)
     }
     L.push('')
@@ -111,6 +111,18 @@ export function renderScaleMarkdown(result) {
     L.push('| server | Timeout objects (per socket) | closures (per socket) | most numerous closures |')
     L.push('| --- | ---: | ---: | --- |')
     for (const r of heaps) L.push(`| ${r.label} | ${fmtInt(r.heap.timeouts)} (${fmtNum(r.heap.timeoutsPerSocket, 4)}) | ${fmtInt(r.heap.closures)} (${fmtNum(r.heap.closuresPerSocket, 3)}) | ${r.heap.biggestClosureGroups.slice(0, 4).map((g) => `${g.name.replace(/^closure /, '') || '(anonymous)'} ${fmtInt(g.count)}`).join(', ')} |`)
+  }
+  const profiles = result.rows.filter((r) => okRow(r) && r.idleProfile?.status === 'ok')
+  if (profiles.length) {
+    L.push('')
+    L.push(`CPU profile of one more idle window with heartbeats (\`--profile-idle\`: V8's sampling profiler started in the server over node:inspector, after the measured windows), the functions with the most self time and the time by origin:`)
+    L.push('')
+    L.push('| server | CPU in the window (profiled) | top self time | by origin |')
+    L.push('| --- | ---: | --- | --- |')
+    for (const r of profiles) {
+      const p = r.idleProfile
+      L.push(`| ${r.label} | ${fmtInt(p.window.serverCpuMicrosPerSecond)} µs/s (${fmtInt(p.busyMs)} ms sampled busy) | ${p.topSelf.slice(0, 6).map((t) => `${t.function.replace(/ (packages|node_modules)\/.*$/, '')} ${t.percent}%`).join(', ')} | ${p.byOrigin.slice(0, 5).map((o) => `${o.origin} ${o.percent}%`).join(', ')} |`)
+    }
   }
   L.push('')
   L.push('## Broadcasts, in detail')
