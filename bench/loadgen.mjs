@@ -27,6 +27,8 @@ let received = 0
 let unexpected = 0
 const pending = new Map() // seq -> deliveries so far in this process
 let trackDone = true
+/** The heartbeats op's state: one timer for the process, however many clients. */
+const heartbeat = { on: false, timer: undefined, tick: 0, ref: 0, sent: 0, slots: [], assigned: 0, topic: 'hornbeam' }
 
 const MARK = Buffer.from('"m",{"s":')
 const T_MARK = Buffer.from(',"t":')
@@ -48,7 +50,8 @@ function delivered(client, seq, t) {
   const c = (pending.get(seq) ?? 0) + 1
   if (c >= joinedCount) {
     pending.delete(seq)
-    send({ type: 'done', seq })
+    // t: the server's broadcast time; at: this process's last delivery of it (same clock).
+    send({ type: 'done', seq, t, at: now })
   } else pending.set(seq, c)
 }
 
@@ -72,10 +75,10 @@ function deliveredBinary(client, buf) {
   delivered(client, buf.readUInt32BE(at), buf.readDoubleBE(at + 4))
 }
 
-function openHornbeam(url, index, kind = 'hornbeam') {
+function openHornbeam(url, index, kind = 'hornbeam', localAddress) {
   return new Promise((resolve, reject) => {
     const client = new Client(index)
-    const ws = new WebSocket(kind === 'phoenix' ? `${url}?vsn=2.0.0` : url, { perMessageDeflate: false, skipUTF8Validation: true })
+    const ws = new WebSocket(kind === 'phoenix' ? `${url}?vsn=2.0.0` : url, { perMessageDeflate: false, skipUTF8Validation: true, ...(localAddress ? { localAddress } : {}) })
     client.ws = ws
     client.kind = kind
     const timer = setTimeout(() => (ws.terminate(), reject(new Error('connect timeout'))), 60_000)
@@ -162,7 +165,7 @@ function joinSocketIo(client, topic, params) {
   return new Promise((resolve) => client.socket.emit('hb_join', topic, params ?? {}, (r) => resolve(r?.status === 'ok')))
 }
 
-const open = (kind, url, index) => (kind === 'socketio' ? openSocketIo(url, index) : openHornbeam(url, index, kind))
+const open = (kind, url, index, localAddress) => (kind === 'socketio' ? openSocketIo(url, index) : openHornbeam(url, index, kind, localAddress))
 const join = (client, topic, params) => (client.kind === 'socketio' ? joinSocketIo(client, topic, params) : joinHornbeam(client, topic, params))
 
 // -- presence waits (cluster scenario)
@@ -173,12 +176,16 @@ function presenceChanged() {
 }
 
 const ops = {
-  /** Opens `count` clients and joins each to `topic`. */
-  async connect({ kind, url, count, topic, firstIndex = 0, concurrency = 64, params }) {
+  /**
+   * Opens `count` clients and joins each to `topic`. `localAddress` (e.g. 127.0.0.2): the source
+   * address their TCP connections bind, so that many clients do not share one address's
+   * ephemeral ports (hornbeam and phoenix kinds).
+   */
+  async connect({ kind, url, count, topic, firstIndex = 0, concurrency = 64, params, localAddress }) {
     const t0 = nowMicros()
     const indices = Array.from({ length: count }, (_, i) => firstIndex + i)
     const results = await pool(indices, concurrency, async (index) => {
-      const client = await open(kind, url, index)
+      const client = await open(kind, url, index, localAddress)
       clients.push(client)
       if (topic) {
         const ok = await join(client, topic, { ...(params ?? {}), user: `u${index}` })
@@ -282,6 +289,8 @@ const ops = {
   },
 
   async close() {
+    clearInterval(heartbeat.timer)
+    Object.assign(heartbeat, { on: false, timer: undefined, tick: 0, slots: [], assigned: 0 })
     for (const c of clients) {
       if (c.kind === 'socketio') c.socket.disconnect()
       else c.ws.terminate()
@@ -294,6 +303,39 @@ const ops = {
 
   now() {
     return nowMicros()
+  },
+
+  /**
+   * Heartbeats as phoenix.js sends them (`[null, ref, <topic>, "heartbeat", {}]`, every
+   * `periodMs`), for every open hornbeam client of this process, their phases spread evenly over
+   * the period (client k's phase is the fractional part of k × 0.618…, the golden ratio, however
+   * many there are): one timer for the process ticks every `tickMs` and sends the heartbeats of
+   * the clients whose turn it is. `on: false` pauses them; the cycle stands still meanwhile, so no
+   * client waits longer than a period plus the pause. The period and tick are fixed by the first
+   * call. Answers the heartbeats sent so far.
+   */
+  heartbeats({ on = true, periodMs = 30_000, tickMs = 100, topic = 'hornbeam' } = {}) {
+    heartbeat.on = on
+    if (on && !heartbeat.timer) {
+      const slots = Math.max(1, Math.round(periodMs / tickMs))
+      heartbeat.slots = Array.from({ length: slots }, () => [])
+      heartbeat.assigned = 0
+      heartbeat.topic = topic
+      heartbeat.timer = setInterval(() => {
+        if (!heartbeat.on) return
+        // Clients opened since the last tick get their phase.
+        for (; heartbeat.assigned < clients.length; heartbeat.assigned++) {
+          const k = heartbeat.assigned
+          heartbeat.slots[Math.floor(((k * 0.6180339887498949) % 1) * slots)].push(clients[k])
+        }
+        for (const c of heartbeat.slots[heartbeat.tick++ % slots]) {
+          if (c.closed || c.kind === 'socketio' || c.ws.readyState !== WebSocket.OPEN) continue
+          c.ws.send(`[null,"h${++heartbeat.ref}","${heartbeat.topic}","heartbeat",{}]`)
+          heartbeat.sent++
+        }
+      }, tickMs)
+    }
+    return { sent: heartbeat.sent }
   },
 
   async exit() {

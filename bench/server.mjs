@@ -1,6 +1,6 @@
 // One server under test, in its own process (forked by bench/run.mjs or bench/cluster.mjs).
 //   node --expose-gc bench/server.mjs '<json options>'
-// Options: { kind, entry?, redisUrl?, presence? } where kind is one of
+// Options: { kind, entry?, redisUrl?, presence?, defaults? } where kind is one of
 //   hornbeam-http     @hornbeam/channels on plain node:http (hub.attach); with `entry` (a path to
 //                     a build's dist/index.js, from run.mjs --entries) that build of the core
 //   hornbeam-http-nohistory  the same with `createHub({ history: false })`: topic history off
@@ -16,6 +16,9 @@
 //                     every subscriber's TCP socket (the ceiling for Node), speaking just enough
 //                     of the join protocol for the shared load generator
 //   socketio          Socket.IO 4, room broadcast (websocket transport)
+// `defaults: true` (bench/scale.mjs) gives hornbeam-http and hornbeam-http-nohistory the hub's
+// default options (rate limits, idle and unjoined timeouts as shipped; only the logger is silent)
+// instead of the load-test options below.
 // It listens on 127.0.0.1:<random port>, reports { type: 'ready', port, path } over IPC and then
 // obeys IPC requests { id, op, ... } (see `ops` below). It never exits on its own except on
 // 'exit' or when its parent goes away.
@@ -111,7 +114,8 @@ async function startHornbeamHttp({ history } = {}) {
   const { createHub, silentLogger } = core
   let adapter
   if (options.redisUrl) adapter = await redisAdapterFor(options.redisUrl)
-  const hub = createHub({ ...hubOptions, logger: silentLogger, ...(adapter ? { adapter } : {}), ...(history === false ? { history: false } : {}) })
+  const base = options.defaults ? {} : hubOptions
+  const hub = createHub({ ...base, logger: silentLogger, ...(adapter ? { adapter } : {}), ...(history === false ? { history: false } : {}) })
   await hub.ready?.()
   const common = await hornbeamCommon(hub)
   const server = createServer((_req, res) => res.end('ok'))
@@ -420,6 +424,7 @@ if (srv) {
     if (spread.length > 0) setImmediate(drainSpread)
     else spreading = false
   }
+  let profiler
   const ops = {
     /**
      * Broadcasts `count` messages of `size` bytes to `topic`, numbered from `seq`: all in this
@@ -455,6 +460,36 @@ if (srv) {
     },
     stats() {
       return { ...srv.stats(), memory: process.memoryUsage() }
+    },
+    /** This process's CPU time (process.cpuUsage: µs, not /proc's 10 ms ticks) and the monotonic time. */
+    cpu() {
+      const { user, system } = process.cpuUsage()
+      return { user, system, micros: user + system, at: nowMicros() }
+    },
+    /** The active handles and requests by type (process.getActiveResourcesInfo): timers, sockets, ... */
+    resources() {
+      const counts = {}
+      for (const type of process.getActiveResourcesInfo()) counts[type] = (counts[type] ?? 0) + 1
+      return counts
+    },
+    /** Starts V8's CPU profiler in this process (node:inspector), for one window of a run. */
+    async profileStart({ intervalMicros = 1000 } = {}) {
+      const { Session } = await import('node:inspector/promises')
+      profiler = new Session()
+      profiler.connect()
+      await profiler.post('Profiler.enable')
+      await profiler.post('Profiler.setSamplingInterval', { interval: intervalMicros })
+      await profiler.post('Profiler.start')
+      return { started: true }
+    },
+    /** Stops the profiler and writes the profile to `path` (a .cpuprofile, for bench/lib/profile.mjs). */
+    async profileStop({ path }) {
+      const { profile } = await profiler.post('Profiler.stop')
+      profiler.disconnect()
+      profiler = undefined
+      const { writeFileSync } = await import('node:fs')
+      writeFileSync(path, JSON.stringify(profile))
+      return { path }
     },
     /** Writes a V8 heap snapshot to `path` (for bench/lib/heap.mjs). */
     async heapSnapshot({ path }) {

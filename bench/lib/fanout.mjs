@@ -50,9 +50,10 @@ export async function stopAll(children) {
 
 /**
  * Connects `total` clients, split evenly over the generators, each joined to `topic`
- * (or not joined when topic is null).
+ * (or not joined when topic is null). `localAddresses[i]`: the source address of generator i's
+ * clients (none: the kernel picks, 127.0.0.1).
  */
-export async function connectClients(gens, { kind, url, total, topic, concurrency = 64 }) {
+export async function connectClients(gens, { kind, url, total, topic, concurrency = 64, localAddresses }) {
   const per = splitEvenly(total, gens.length)
   let first = 0
   const t0 = nowMicros()
@@ -61,7 +62,8 @@ export async function connectClients(gens, { kind, url, total, topic, concurrenc
       const firstIndex = first
       first += per[i]
       if (per[i] === 0) return { opened: 0, joined: 0, failed: 0, errors: [] }
-      return g.request('connect', { kind, url, count: per[i], topic, firstIndex, concurrency }, 600_000).then((r) => ((g.joined = r.joined), r))
+      const localAddress = localAddresses?.[i]
+      return g.request('connect', { kind, url, count: per[i], topic, firstIndex, concurrency, ...(localAddress ? { localAddress } : {}) }, 600_000).then((r) => ((g.joined = r.joined), r))
     }),
   )
   const micros = nowMicros() - t0
