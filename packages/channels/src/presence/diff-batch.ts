@@ -150,8 +150,9 @@ export class DiffBatcher {
 
   stop(): void {
     if (this.timer === undefined) return
-    clearTimeout(this.timer as NodeJS.Timeout)
-    clearImmediate(this.timer as NodeJS.Immediate)
+    // Each clear for its own kind: clearImmediate on anything else miscounts Node's immediates.
+    if (this.batchMs > 0) clearTimeout(this.timer as NodeJS.Timeout)
+    else clearImmediate(this.timer as NodeJS.Immediate)
     this.timer = undefined
   }
 }
