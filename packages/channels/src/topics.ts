@@ -13,6 +13,7 @@ import type { Logger } from './logger.js'
 import type { HistoryOptions, HistoryRequest } from './history/types.js'
 import type { HubStats } from './stats.js'
 import { OutboundMessage } from './message.js'
+import { PresenceFanout } from './presence-fanout.js'
 import { binaryPayloadOf } from './binary-payload.js'
 import type { PubSubAdapter } from './pubsub.js'
 
@@ -69,6 +70,7 @@ export class TopicRegistry {
    */
   private readonly lingering = new Map<string, number>()
   private readonly uncorkQueue: Outlet[] = []
+  private readonly presenceFanout = new PresenceFanout()
   private readonly sweeper: NodeJS.Timeout
   /** Set when the adapter offers a history shared by the cluster (Redis): positions come from it. */
   private readonly shared: SharedDelivery | undefined
@@ -174,10 +176,10 @@ export class TopicRegistry {
     if (entry !== undefined) this.write(entry.subscribers, message, exclude, entry.backpressure)
   }
 
-  /** A presence_diff to every local subscriber of `topic`: never dropped nor conflated. */
+  /** A presence_diff to every local subscriber of `topic`: never dropped nor conflated; big rooms in chunks. */
   deliverPresence(topic: string, message: OutboundMessage): void {
     const entry = this.topics.get(topic)
-    if (entry !== undefined) this.write(entry.subscribers, message, undefined, 'presence')
+    if (entry !== undefined) this.presenceFanout.deliver(topic, entry.subscribers, message)
   }
 
   private write(subscribers: Set<Subscriber>, message: OutboundMessage, exclude: string | undefined, policy: FramePolicy): void {
