@@ -172,3 +172,16 @@ t.test('property: a log answers as a list of its last `size` messages younger th
   )
   t.pass('500 runs agree with the model')
 })
+
+t.test('a replayed frame stays whole while the arena reuses the chunk it came from', async (t) => {
+  // 64 KiB: 4 KiB chunks, so a few hundred messages evict and reuse chunks.
+  const { history, append, payloads } = setup(64 * 1024)
+  const start = parsePosition(append('a', 1))!
+  append('a', 2)
+  append('a', 3)
+  const replay = history.resume('a', options, start, undefined)
+  t.same(payloads(replay.messages), [2, 3])
+  for (let n = 0; n < 2000; n++) append(`t${n}`, 1_000_000 + n)
+  t.ok(history.stats().allocated <= 64 * 1024, 'the arena stayed within its bound, reusing chunks')
+  t.same(payloads(replay.messages), [2, 3], 'the replayed frames were copied out, not overwritten')
+})

@@ -7,8 +7,11 @@
  * The hub-wide bound is over the chunks actually held, so it holds for real memory: when a new
  * frame would pass it, the oldest chunk goes, with whatever messages it still holds (the oldest
  * of every topic: append order is chunk order). A chunk whose messages are all gone earlier (by
- * their topic's size or age) is released at once. A released chunk is never reused: a replayed
- * frame may still sit in a socket's write queue as a view of it.
+ * their topic's size or age) is released at once. One released chunk is kept aside and reused
+ * for the next (beyond the bound: one chunk, 1/16 of it at most): a busy history then writes into
+ * memory it already has, instead of asking for a new megabyte (fresh pages, and external memory
+ * that drives the garbage collector) every thousand messages. Nothing outside holds a view of a
+ * chunk: replays copy their frames out (memory.ts).
  */
 
 /** What the bound counts per kept message besides its frame: its index slots in its topic's log. */
@@ -33,6 +36,8 @@ export class FrameArena {
   /** Where the last `store` put its frame. */
   lastStart = 0
   private readonly chunkSize: number
+  /** A released chunk's memory, for the next chunk. */
+  private spare: Buffer | undefined
 
   constructor(readonly maxBytes: number) {
     // Small enough that the bound is not coarse (1/16 of it), large enough that a new chunk is
@@ -55,7 +60,9 @@ export class FrameArena {
     }
     if (this.allocated + growth + (this.liveEntries + 1) * SLOT_BYTES > this.maxBytes) return -1
     if (!fits) {
-      tail = new Chunk(Buffer.allocUnsafeSlow(growth))
+      const reuse = growth === this.chunkSize ? this.spare : undefined
+      this.spare = undefined
+      tail = new Chunk(reuse ?? Buffer.allocUnsafeSlow(growth))
       this.chunks.push(tail)
       this.allocated += growth
       this.releaseIfEmpty(this.chunks.length - 2)
@@ -71,7 +78,7 @@ export class FrameArena {
     return this.firstId + this.chunks.length - 1
   }
 
-  /** The kept frame's bytes (a view: valid until the chunk goes). Undefined when its chunk went. */
+  /** The kept frame's bytes (a view: valid until the next store). Undefined when its chunk went. */
   view(id: number, start: number, length: number): Buffer | undefined {
     const buffer = this.chunks[id - this.firstId]?.buffer
     return id < this.firstId ? undefined : buffer?.subarray(start, start + length)
@@ -104,6 +111,7 @@ export class FrameArena {
     const chunk = this.chunks[index]
     if (chunk === undefined || chunk.liveEntries > 0 || chunk.buffer === undefined) return
     this.allocated -= chunk.buffer.length
+    this.keepAside(chunk.buffer)
     chunk.buffer = undefined
     // Released chunks at the front leave the list; one in the middle waits there as an empty slot.
     while (this.chunks.length > 0 && this.chunks[0]!.buffer === undefined) {
@@ -117,7 +125,14 @@ export class FrameArena {
     this.firstId++
     this.liveEntries -= chunk.liveEntries
     this.liveBytes -= chunk.liveBytes
-    if (chunk.buffer !== undefined) this.allocated -= chunk.buffer.length
+    if (chunk.buffer !== undefined) {
+      this.allocated -= chunk.buffer.length
+      this.keepAside(chunk.buffer)
+    }
     chunk.buffer = undefined
+  }
+
+  private keepAside(buffer: Buffer): void {
+    if (buffer.length === this.chunkSize) this.spare ??= buffer
   }
 }

@@ -122,7 +122,8 @@ class TopicLog {
       const slot = (this.head + k) % capacity
       if (previous !== undefined && this.excluded?.[slot] === previous) continue
       const i = slot * SLOT
-      const frame = arena.view(this.slots[i + CHUNK]!, this.slots[i + START]!, this.slots[i + LENGTH]!)!
+      // A copy: the arena reuses its chunks, and a replayed frame may wait in a socket's queue.
+      const frame = Buffer.from(arena.view(this.slots[i + CHUNK]!, this.slots[i + START]!, this.slots[i + LENGTH]!)!)
       out.push(new ReplayedFrame(frame, this.topic, formatPosition(this.epoch, this.firstOffset + k)))
     }
     return out
