@@ -17,7 +17,7 @@
 //   --timeout s          give up on lists still incomplete this long after the last join (default 120)
 //   --profile dir        the server runs under V8's CPU profiler (--cpu-prof), profiles written to dir
 //   --entries a=p,b=q    Hornbeam builds (dist/esm/index.js of @hornbeam/channels) run one after the other
-//   --out dir            where results go (default bench/results): big-room-<date>[-quick].{json,md}
+//   --out dir            where results go (default bench/results): big-room-<date>[-quick].{json,md,svg}
 //                        and big-room-latest[-quick].*
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -26,7 +26,7 @@ import { Child } from './lib/child.mjs'
 import { Histogram, nowMicros } from './lib/hist.mjs'
 import { cpuMicros, machineInfo } from './lib/proc.mjs'
 import { sleep, splitEvenly, sum } from './lib/fanout.mjs'
-import { bigRoomMarkdown } from './lib/big-room-report.mjs'
+import { bigRoomMarkdown, bigRoomSvg } from './lib/big-room-report.mjs'
 
 const argv = process.argv.slice(2)
 const option = (name) => {
@@ -167,8 +167,10 @@ async function main() {
   const name = `big-room-${stamp}${quick ? '-quick' : ''}`
   writeFileSync(join(outDir, `${name}.json`), JSON.stringify(report, null, 2))
   writeFileSync(join(outDir, `${name}.md`), bigRoomMarkdown(report))
-  for (const ext of ['json', 'md']) copyFileSync(join(outDir, `${name}.${ext}`), join(outDir, `big-room-latest${quick ? '-quick' : ''}.${ext}`))
-  log(`wrote ${join(outDir, name)}.{json,md}`)
+  const svg = bigRoomSvg(report)
+  if (svg !== undefined) writeFileSync(join(outDir, `${name}.svg`), svg)
+  for (const ext of svg !== undefined ? ['json', 'md', 'svg'] : ['json', 'md']) copyFileSync(join(outDir, `${name}.${ext}`), join(outDir, `big-room-latest${quick ? '-quick' : ''}.${ext}`))
+  log(`wrote ${join(outDir, name)}.{json,md${svg !== undefined ? ',svg' : ''}}`)
 }
 
 await main()

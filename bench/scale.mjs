@@ -45,7 +45,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { connectClients, measuredPump, settledMemory, sleep, startGenerators, startServer, stopAll, sum, urlOf, waitConnections } from './lib/fanout.mjs'
 import { cpuMicros, machineInfo, machineTicks } from './lib/proc.mjs'
-import { renderScaleMarkdown, scaleGoals } from './lib/scale-report.mjs'
+import { renderScaleMarkdown, renderScaleSvg, scaleGoals } from './lib/scale-report.mjs'
 import { aggregate } from './lib/heap.mjs'
 import { summarizeProfiles } from './lib/profile.mjs'
 
@@ -291,10 +291,10 @@ mkdirSync(outDir, { recursive: true })
 const stamp = startedAt.toISOString().slice(0, 16).replace(/:/g, '')
 const custom = ['sockets', 'generators', 'servers', 'idle-seconds', 'broadcasts', 'size', 'heartbeat-ms', 'heartbeat-tick-ms', 'concurrency'].some((o) => option(o) !== undefined)
 const base = `scale-${stamp}${quick ? '-quick' : ''}${custom ? '-custom' : ''}`
-const files = { json: JSON.stringify(result, null, 2) + '\n', md: renderScaleMarkdown(result) }
+const files = { json: JSON.stringify(result, null, 2) + '\n', md: renderScaleMarkdown(result), svg: renderScaleSvg(result) }
 for (const [ext, text] of Object.entries(files)) {
   writeFileSync(join(outDir, `${base}.${ext}`), text)
   if (!custom) copyFileSync(join(outDir, `${base}.${ext}`), join(outDir, `scale-latest${quick ? '-quick' : ''}.${ext}`))
 }
-log(`wrote ${join(outDir, base)}.{json,md}`)
+log(`wrote ${join(outDir, base)}.{json,md,svg}`)
 process.exitCode = result.rows.every((r) => r.status === 'ok') ? 0 : 1

@@ -1,4 +1,6 @@
-// The Markdown of bench/big-room.mjs: one table of every variant, then the goals.
+// The Markdown and SVG of bench/big-room.mjs: one table of every variant, then the goals.
+import { goalChartSvg } from './goal-chart.mjs'
+
 const fmt = (v) => (v == null ? '–' : typeof v === 'number' ? v.toLocaleString('en-US') : String(v))
 
 export function bigRoomMarkdown({ machine, options, results, at }) {
@@ -31,4 +33,17 @@ export function bigRoomMarkdown({ machine, options, results, at }) {
   }
   lines.push('')
   return lines.join('\n')
+}
+
+/** The first build's goals as a chart (bench/lib/goal-chart.mjs). */
+export function bigRoomSvg({ options, results, at }) {
+  const big = results.find((r) => r.roomSize === options.users)
+  const small = results.find((r) => r.build === big?.build && r.roomSize !== options.users)
+  if (!big) return undefined
+  const goals = [
+    { label: 'lists complete after the last join (max)', value: (big.completeAfterLastJoinMs.max ?? Infinity) / 1000, limit: 10, unit: ' s' },
+    { label: 'presence bytes per key learned, × one entry', value: big.bytesPerKeyOverEntry, limit: 2, unit: '×' },
+  ]
+  if (small) goals.push({ label: `CPU per join, × rooms of ${small.roomSize}`, value: big.serverCpuPerJoinMicros / small.serverCpuPerJoinMicros, limit: 3, unit: '×' })
+  return goalChartSvg(`A room of ${options.users.toLocaleString('en-US')} users with presence, ${at.slice(0, 10)}`, goals)
 }

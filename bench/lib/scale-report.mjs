@@ -1,5 +1,6 @@
 // The tables of bench/scale.mjs: one row per server, Hornbeam's figures beside the raw ws ceiling
 // measured in the same run (as ratios), and the goals of the issue "Scale".
+import { goalChartSvg } from './goal-chart.mjs'
 
 export const SCALE_GOALS = { rssVsWs: 1.3, cpuPerDeliveryVsWs: 1.15, idleMicrosPerSocketPerSecond: 1 }
 
@@ -143,4 +144,26 @@ export function renderScaleMarkdown(result) {
   L.push(problems.length ? problems.map((p) => `- ${p}`).join('\n') : 'None: every socket joined, got every broadcast, and every connection was gone after the clients closed.')
   L.push('')
   return L.join('\n')
+}
+
+const GOAL_LIMITS = {
+  rssVsWs: [SCALE_GOALS.rssVsWs, '×'],
+  cpuPerDeliveryVsWs: [SCALE_GOALS.cpuPerDeliveryVsWs, '×'],
+  idleMicrosPerSocketPerSecond: [SCALE_GOALS.idleMicrosPerSocketPerSecond, ' µs'],
+  quietMicrosPerSocketPerSecond: [SCALE_GOALS.idleMicrosPerSocketPerSecond, ' µs'],
+}
+const GOAL_LABELS = {
+  rssVsWs: 'RSS per socket, × raw ws',
+  cpuPerDeliveryVsWs: 'CPU per delivery, × raw ws',
+  idleMicrosPerSocketPerSecond: 'idle µs/socket/s, 30 s heartbeats',
+  quietMicrosPerSocketPerSecond: 'idle µs/socket/s, no heartbeats',
+}
+
+/** The run's goals as a chart (bench/lib/goal-chart.mjs). */
+export function renderScaleSvg(result) {
+  const goals = result.goals
+    .filter((g) => GOAL_LIMITS[g.goal] !== undefined && Number.isFinite(g.value))
+    .map((g) => ({ label: GOAL_LABELS[g.goal], value: g.value, limit: GOAL_LIMITS[g.goal][0], unit: GOAL_LIMITS[g.goal][1], peer: g.peer }))
+  const sockets = result.rows[0]?.sockets ?? 0
+  return goalChartSvg(`Hornbeam at scale: ${sockets.toLocaleString('en-US')} sockets on one process, ${result.startedAt.slice(0, 10)}`, goals)
 }
