@@ -129,6 +129,15 @@ t.test('replicas converge after anti-entropy, whatever the network did', async (
         const fromChanges = [...views[i]!.keys()].sort()
         const fromState = TOPICS.flatMap((topic) => [...r.entries(topic)].map((e) => `${e.replica}.${e.clock}`)).sort()
         if (JSON.stringify(fromChanges) !== JSON.stringify(fromState)) throw new Error(`replica ${i}: emitted changes diverge from state`)
+        // The per-key index (what get() reads) holds exactly the topic's visible entries of that key.
+        for (const topic of TOPICS) {
+          const all = [...r.entries(topic)]
+          for (const key of new Set(all.map((e) => e.key).concat(['nobody']))) {
+            const scanned = all.filter((e) => e.key === key)
+            const indexed = r.entriesOf(topic, key)
+            if (indexed.length !== scanned.length || indexed.some((e, k) => e !== scanned[k])) throw new Error(`replica ${i} ${topic}/${key}: the key index diverges from the entries`)
+          }
+        }
       })
     }),
     { numRuns: 400 },

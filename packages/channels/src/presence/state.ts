@@ -62,6 +62,8 @@ export class PresenceSet {
   private readonly partitions = new Map<string, Map<number, PresenceEntry>>()
   /** topic → ref → entry, visible or not. */
   private readonly topics = new Map<string, Map<string, PresenceEntry>>()
+  /** topic → key → entries, visible or not, in insertion order: get() without a scan of the topic. */
+  private readonly keys = new Map<string, Map<string, PresenceEntry[]>>()
   private readonly down = new Set<string>()
   private pending: Delta | undefined
 
@@ -207,6 +209,13 @@ export class PresenceSet {
     for (const entry of byRef.values()) if (!this.down.has(entry.replica)) yield entry
   }
 
+  /** Visible entries of a topic under one key, in insertion order. */
+  entriesOf(topic: string, key: string): PresenceEntry[] {
+    const entries = this.keys.get(topic)?.get(key)
+    if (entries === undefined) return []
+    return this.down.size === 0 ? entries.slice() : entries.filter((entry) => !this.down.has(entry.replica))
+  }
+
   topicCount(): number {
     return this.topics.size
   }
@@ -231,6 +240,11 @@ export class PresenceSet {
     let byRef = this.topics.get(entry.topic)
     if (byRef === undefined) this.topics.set(entry.topic, (byRef = new Map()))
     byRef.set(refOf(entry), entry)
+    let byKey = this.keys.get(entry.topic)
+    if (byKey === undefined) this.keys.set(entry.topic, (byKey = new Map()))
+    const entries = byKey.get(entry.key)
+    if (entries === undefined) byKey.set(entry.key, [entry])
+    else entries.push(entry)
   }
 
   private delete(entry: PresenceEntry): boolean {
@@ -240,6 +254,14 @@ export class PresenceSet {
     if (byRef !== undefined) {
       byRef.delete(refOf(entry))
       if (byRef.size === 0) this.topics.delete(entry.topic)
+    }
+    const byKey = this.keys.get(entry.topic)
+    const entries = byKey?.get(entry.key)
+    if (entries !== undefined) {
+      const at = entries.indexOf(entry)
+      if (at >= 0) entries.splice(at, 1)
+      if (entries.length === 0) byKey!.delete(entry.key)
+      if (byKey!.size === 0) this.keys.delete(entry.topic)
     }
     return true
   }

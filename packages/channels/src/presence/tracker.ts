@@ -180,8 +180,7 @@ export class PresenceTracker {
 
   /** One key's metas on a topic, or undefined. */
   get(topic: string, key: string, dialect: Dialect = HORNBEAM): { metas: PresenceMeta[] } | undefined {
-    const entries: PresenceEntry[] = []
-    for (const entry of this.state.entries(topic)) if (entry.key === key) entries.push(entry)
+    const entries = this.state.entriesOf(topic, key)
     return entries.length === 0 ? undefined : { metas: entries.map((entry) => renderMeta(entry, dialect)) }
   }
 
