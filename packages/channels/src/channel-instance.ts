@@ -42,8 +42,7 @@ export class ChannelInstance implements SocketHost, MailboxOwner, Subscriber {
     readonly joinRef: Ref,
     readonly definition: ChannelDefinition<any>,
     readonly topicParams: TopicParams,
-  ) {
-  }
+  ) {}
 
   /** Resolves once the teardown has run: a rejoin of the same topic waits for it. */
   get terminated(): Promise<void> {
@@ -68,6 +67,8 @@ export class ChannelInstance implements SocketHost, MailboxOwner, Subscriber {
   get backpressure(): Backpressure {
     return this.definition.backpressure
   }
+
+  get presence(): ChannelDefinition['presence'] { return this.definition.presence }
 
   get closed(): boolean {
     return this.status === 'closed' || this.closing

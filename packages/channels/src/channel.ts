@@ -1,6 +1,7 @@
 import { BACKPRESSURE_POLICIES, type Backpressure } from './backpressure.js'
 import type { AnyContract, InEvent, InPayload, InReply, JoinParams, JoinReply } from './contract.js'
 import type { HistoryOptions, HistorySetting } from './history/types.js'
+import { PRESENCE_MODES, type PresenceMode } from './presence/modes.js'
 import type { TopicParams } from './router.js'
 import type { Socket } from './socket.js'
 import type { StandardSchemaV1 } from './standard-schema.js'
@@ -46,6 +47,14 @@ export interface ChannelOptions<C = AnyContract> {
    */
   backpressure?: Backpressure
   /**
+   * What members are sent of a topic's presence (the server tracks it all the same): `'full'`
+   * (default) `presence_state` and `presence_diff`, as Phoenix; `'counts'` only `presence_count`
+   * `{ keys, metas }`, after the join reply and once per diff window when it changed; `'self'`
+   * presence_state and presence_diff holding only the presences under the keys the member's own
+   * socket tracks on the topic (its other tabs). For very large rooms: see the README's Presence.
+   */
+  presence?: PresenceMode
+  /**
    * A Standard Schema (Zod, Valibot, ArkType, ...) for the join params: a join that fails it is
    * refused with `{ reason, issues }`; the join handler gets the schema's output.
    */
@@ -57,7 +66,7 @@ export interface ChannelOptions<C = AnyContract> {
 type EventSchemas = { [event: string]: StandardSchemaV1 }
 
 /** Options that declare a channel by its schemas: `join`, `events` or both (see ChannelOptions). */
-export type SchemaChannelOptions = { history?: HistorySetting; backpressure?: Backpressure } & (
+export type SchemaChannelOptions = { history?: HistorySetting; backpressure?: Backpressure; presence?: PresenceMode } & (
   | { join: StandardSchemaV1; events?: EventSchemas }
   | { join?: StandardSchemaV1; events: EventSchemas }
 )
@@ -84,8 +93,11 @@ export class ChannelDefinition<A extends object = Assigns, C = AnyContract, Clie
     schemas: { join?: unknown; events?: unknown } = {},
     /** What its broadcasts do for a socket over its bound (resolved with the hub's slowConsumer). */
     readonly backpressure: Backpressure = 'close',
+    /** What its members are sent of a topic's presence (presence/modes.ts). */
+    readonly presence: PresenceMode = 'full',
   ) {
     if (!BACKPRESSURE_POLICIES.includes(backpressure)) throw new TypeError(`backpressure of "${pattern}" must be 'close', 'drop' or 'latest'`)
+    if (!PRESENCE_MODES.includes(presence)) throw new TypeError(`presence of "${pattern}" must be 'full', 'counts' or 'self'`)
     this.joinSchema = schemas.join === undefined ? undefined : standardSchema(schemas.join, `the join schema of "${pattern}"`)
     const events = new Map<string, StandardSchemaV1>()
     if (schemas.events !== undefined) {

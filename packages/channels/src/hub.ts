@@ -57,7 +57,7 @@ export class Hub {
         nodeId: this.nodeId,
         logger,
         publish: (channel, message) => adapter.publish(channel, message),
-        subscriberCount: (topic) => topics.subscriberCount(topic),
+        subscriberCount: (topic) => topics.subscriberCount(topic), subscribers: (topic) => topics.subscribersOf(topic),
         deliverLocal: (topic, message) => topics.deliverPresence(topic, message),
       },
       { ...defaultPresenceOptions, ...definedOnly(hooks.presence ?? {}), maxMetaBytes: options.maxPresenceMetaBytes },
@@ -116,7 +116,7 @@ export class Hub {
   channel<const S extends SchemaChannelOptions>(pattern: string, options: S): ChannelDefinition<Assigns, ServerContractOf<S>, ClientContractOf<S>>
   channel<T extends object = Assigns>(pattern: string, options?: ChannelOptions<ContractFrom<T>>): ChannelDefinition<AssignsFrom<T>, ContractFrom<T>>
   channel(pattern: string, options: ChannelOptions<any> = {}): ChannelDefinition<any, any, any> {
-    const definition = new ChannelDefinition(pattern, resolveHistory(options.history, this.hooks.history), options, options.backpressure ?? this.options.slowConsumer)
+    const definition = new ChannelDefinition(pattern, resolveHistory(options.history, this.hooks.history), options, options.backpressure ?? this.options.slowConsumer, options.presence)
     this.router.add(pattern, definition)
     return definition
   }

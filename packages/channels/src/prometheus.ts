@@ -83,6 +83,15 @@ export function registerMetrics(hub: Hub, options: MetricsOptions = {}): client.
       this.inc(stats().presence.stateRenders)
     },
   })
+  new client.Counter({
+    name: prefix + 'presence_count_renders_total',
+    help: "presence_count bodies rendered for channels with presence: 'counts' (one per topic per diff window in big rooms)",
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(stats().presence.countRenders)
+    },
+  })
   const gauge = (name: string, help: string, read: (s: HubStats) => number) =>
     new client.Gauge({ name: prefix + name, help, registers: [registry], collect() { this.set(read(stats())) } })
   gauge('connections', 'Open connections (WebSockets and long-poll sessions)', (s) => s.connections)

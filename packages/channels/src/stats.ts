@@ -41,8 +41,11 @@ export interface HubStats {
   longPollRelayServed: number
   /** Relayed requests whose answer did not come in time (the client got 410 or 500). */
   longPollRelayFailed: number
-  /** `stateRenders`: presence_state bodies rendered (one per topic and dialect per change at most, shared by the joiners). */
-  presence: { entries: number; topics: number; peers: number; downPeers: number; stateRenders: number }
+  /**
+   * `stateRenders`: presence_state bodies rendered (one per topic and dialect per change at most, shared by the joiners);
+   * `countRenders`: presence_count bodies rendered for `presence: 'counts'` channels (one per topic per diff window in big rooms).
+   */
+  presence: { entries: number; topics: number; peers: number; downPeers: number; stateRenders: number; countRenders: number }
   /** Topic histories kept on this node, their messages and bytes (in all and per topic). */
   history: { topics: number; entries: number; bytes: number; allocated: number; topicBytes: Record<string, number> }
 }

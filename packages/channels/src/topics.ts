@@ -14,6 +14,7 @@ import type { HistoryOptions, HistoryRequest } from './history/types.js'
 import type { HubStats } from './stats.js'
 import { OutboundMessage } from './message.js'
 import { PresenceFanout } from './presence-fanout.js'
+import type { PresenceMode } from './presence/modes.js'
 import { binaryPayloadOf } from './binary-payload.js'
 import type { PubSubAdapter } from './pubsub.js'
 
@@ -36,6 +37,8 @@ export interface Subscriber {
   readonly conn: Outlet
   /** What its channel pattern's broadcasts do for a socket over its bound. */
   readonly backpressure: Backpressure
+  /** What its channel pattern's members are sent of the topic's presence (presence/modes.ts). */
+  readonly presence: PresenceMode
   /** What the join asked of the topic's history (`hb_position`, `hb_recent`). */
   readonly historyRequest?: HistoryRequest | undefined
   subscribed: boolean
@@ -55,10 +58,10 @@ interface TopicEntry {
   readonly backpressure: Backpressure
 }
 
-/** What the registry needs of presence: a subscriber gets presence_state as it subscribes. */
+/** What the registry needs of presence: a subscriber gets presence_state (or presence_count) as it subscribes. */
 export interface PresenceFeed {
   unsubscribed(topic: string): void
-  stateFrame(topic: string, joinRef: Ref, wire: Wire): Buffer[]
+  joinFrame(subscriber: Subscriber): Buffer[]
 }
 
 export class TopicRegistry {
@@ -103,6 +106,11 @@ export class TopicRegistry {
   /** Local subscribers of `topic`. */
   subscriberCount(topic: string): number {
     return this.topics.get(topic)?.subscribers.size ?? 0
+  }
+
+  /** The local subscribers of `topic`. */
+  subscribersOf(topic: string): Iterable<Subscriber> {
+    return this.topics.get(topic)?.subscribers ?? []
   }
 
   has(topic: string): boolean {
@@ -222,7 +230,7 @@ export class TopicRegistry {
     if (shared) subscriber.pending = []
     entry.subscribers.add(subscriber)
     subscriber.subscribed = true
-    subscriber.conn.writeParts(this.presence.stateFrame(topic, subscriber.joinRef, subscriber.conn.wire))
+    subscriber.conn.writeParts(this.presence.joinFrame(subscriber))
     if (shared) void this.shared!.joined(subscriber, entry.history as HistoryOptions)
     else this.history.joined(subscriber, entry.history)
   }

@@ -7,4 +7,4 @@ import { typeTestPair } from '../../../test/helpers/typecheck.js'
 
 const fixture = (name: string) => fileURLToPath(new URL(`./types/fixtures/${name}`, import.meta.url))
 
-typeTestPair(t, fixture('contract-ok.ts'), fixture('contract-bad.ts'), 15)
+typeTestPair(t, fixture('contract-ok.ts'), fixture('contract-bad.ts'), 16)

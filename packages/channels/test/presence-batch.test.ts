@@ -103,7 +103,7 @@ t.test('a socket that subscribed while the peer was down gets the re-join', asyn
 
 t.test("a topic's presence_state is rendered once per dialect and shared until its presence changes", async (t) => {
   const { PresenceTracker, defaultPresenceOptions, WIRES } = await import('./fixtures/internals.js')
-  const host = { nodeId: 'n1', logger: { debug() {}, info() {}, warn() {}, error() {} }, publish() {}, subscriberCount: () => 1, deliverLocal() {} }
+  const host = { nodeId: 'n1', logger: { debug() {}, info() {}, warn() {}, error() {} }, publish() {}, subscriberCount: () => 1, subscribers: () => [], deliverLocal() {} }
   const tracker = new PresenceTracker(host, { ...defaultPresenceOptions, maxMetaBytes: 8192 })
   t.teardown(() => tracker.stop())
   tracker.track('room', 'c1', 'alice', { n: 1 })

@@ -34,7 +34,7 @@ export type OutEvent<C> = C extends { out: infer O } ? Extract<keyof O, string> 
 export type OutPayload<C, E> = C extends { out: infer O } ? (E extends keyof O ? O[E] : any) : any
 
 /** Events every channel may get besides its contract's (presence, history, lifecycle). */
-export type ChannelEvent = 'presence_state' | 'presence_diff' | 'hb_history' | 'hb_close' | 'hb_error' | 'phx_close' | 'phx_error'
+export type ChannelEvent = 'presence_state' | 'presence_diff' | 'presence_count' | 'hb_history' | 'hb_close' | 'hb_error' | 'phx_close' | 'phx_error'
 
 /** A push's payload and timeout arguments: the payload optional when its type takes `{}`. */
 export type PushArgs<P> = {} extends P ? [payload?: P, timeout?: number] : [payload: P, timeout?: number]

@@ -25,6 +25,17 @@ export interface PresenceDiff {
   leaves?: PresenceState
 }
 
+/**
+ * A `presence_count`, what a channel gets instead of presence_state and presence_diff when its
+ * server pattern sets `presence: 'counts'` (very large rooms): `keys` distinct keys (users),
+ * `metas` presences (one per tracking socket: tabs). Read it with
+ * `channel.on('presence_count', (count: PresenceCount) => ...)`; a Presence stays empty there.
+ */
+export interface PresenceCount {
+  keys: number
+  metas: number
+}
+
 /** `onJoin(key, current, joined)`: `current` is the key's entry before (undefined: the key is new). */
 export type JoinCallback = (key: string, current: PresenceEntry | undefined, joined: PresenceEntry) => void
 /** `onLeave(key, current, left)`: `current` is the key's entry after (no metas left: the key is gone). */

@@ -3,6 +3,7 @@ import { HORNBEAM, JsonText, type Dialect, type Ref, type Wire } from '../dialec
 import type { Logger } from '../logger.js'
 import { OutboundMessage } from '../message.js'
 import { DiffBatcher, type Diff } from './diff-batch.js'
+import { PresenceModes, type ModeSubscriber } from './modes.js'
 import { PresenceStateCache, presencesJson, renderMeta, renderPresences, type PresenceList } from './render.js'
 import { Replication } from './replication.js'
 import { PresenceSet, refOf, type Change, type PresenceEntry, type PresenceMeta } from './state.js'
@@ -40,13 +41,15 @@ export interface TrackerHost {
   readonly logger: Logger
   publish(channel: string, message: ClusterMessage): void
   subscriberCount(topic: string): number
+  subscribers(topic: string): Iterable<ModeSubscriber>
   deliverLocal(topic: string, message: OutboundMessage): void
 }
 
 /**
  * Presence for one node, in layers: the CRDT (state.ts), the index of what local sockets
- * tracked (here), presence_diff batching (diff-batch.ts), rendering for the wire (render.ts) and
- * replication with the other nodes (replication.ts).
+ * tracked (here), presence_diff batching (diff-batch.ts), rendering for the wire (render.ts), what
+ * channels with a presence mode other than 'full' are sent (modes.ts) and replication with the
+ * other nodes (replication.ts).
  */
 export class PresenceTracker {
   readonly state: PresenceSet
@@ -54,6 +57,8 @@ export class PresenceTracker {
   private readonly owned = new Map<string, Map<string, Map<string, PresenceEntry>>>()
   private readonly batcher: DiffBatcher
   private readonly stateCache: PresenceStateCache
+  /** Topics whose channels' presence mode is 'counts' or 'self' (modes.ts). */
+  private readonly modes: PresenceModes
   private readonly replication: Replication
 
   constructor(private readonly host: TrackerHost, readonly options: TrackerOptions) {
@@ -66,12 +71,23 @@ export class PresenceTracker {
     this.batcher = new DiffBatcher(
       {
         subscriberCount: (topic) => host.subscriberCount(topic),
-        deliver: (topic, diff) => this.deliverDiff(topic, diff),
-        closed: (topic) => this.stateCache.invalidate(topic),
+        deliver: (topic, diff) => this.modes.diff(topic, diff) || this.deliverDiff(topic, diff),
+        closed: (topic) => {
+          this.stateCache.invalidate(topic)
+          this.modes.closed(topic)
+        },
         refOf,
       },
       options.batchMs,
     )
+    this.modes = new PresenceModes({
+      entries: (topic) => this.state.entries(topic),
+      size: (topic) => this.state.topicSize(topic),
+      ownKeys: (owner, topic) => this.owned.get(owner)?.get(topic),
+      subscribers: (topic) => host.subscribers(topic),
+      deliver: (topic, message) => host.deliverLocal(topic, message),
+      rendered: (topic) => this.batcher.rendered(topic),
+    })
     this.replication = new Replication(
       { nodeId: host.nodeId, logger: host.logger, publish: (channel, message) => host.publish(channel, message), changed: (changes) => this.queueDiffs(changes) },
       this.state,
@@ -189,6 +205,12 @@ export class PresenceTracker {
     return this.stateCache.frame(topic, joinRef, wire)
   }
 
+  /** A joining socket's first presence frame, by its channel's mode: presence_state, or presence_count. */
+  joinFrame(subscriber: ModeSubscriber): Buffer[] {
+    if (subscriber.presence === 'full') return this.stateCache.frame(subscriber.topic, subscriber.joinRef, subscriber.conn.wire)
+    return this.modes.joinFrame(subscriber)
+  }
+
   // -- presence_diff batching
 
   /**
@@ -200,12 +222,14 @@ export class PresenceTracker {
       if (this.host.subscriberCount(entry.topic) > 0) this.stateCache.changed(entry.topic)
       else this.stateCache.invalidate(entry.topic)
     }
+    this.modes.changed(changes)
     this.batcher.queue(changes)
   }
 
   /** The last local subscriber of `topic` left: its rendered presence_state goes. */
   unsubscribed(topic: string): void {
     this.stateCache.invalidate(topic)
+    this.modes.unsubscribed(topic)
   }
 
   /** Sends the topic's pending diff now. */
@@ -248,7 +272,8 @@ export class PresenceTracker {
     return this.replication.peerState(node)
   }
 
-  stats(): { entries: number; topics: number; peers: number; downPeers: number; stateRenders: number } {
-    return { entries: this.state.size(), topics: this.state.topicCount(), ...this.replication.stats(), stateRenders: this.stateCache.renders }
+  stats(): { entries: number; topics: number; peers: number; downPeers: number; stateRenders: number; countRenders: number } {
+    const renders = { stateRenders: this.stateCache.renders, countRenders: this.modes.countRenders }
+    return { entries: this.state.size(), topics: this.state.topicCount(), ...this.replication.stats(), ...renders }
   }
 }
