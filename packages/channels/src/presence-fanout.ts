@@ -1,10 +1,9 @@
 /**
  * presence_diffs to big rooms, a chunk of sockets per event-loop turn. A window's diff in a room
  * of 10,000 is tens of kilobytes to each member: written in one turn, its half a gigabyte of
- * socket writes would hold every join reply behind it for a second. In chunks of about 4 MiB of
- * frames (1,000 sockets at most), the sockets' frames (joins, pushes) are read between them. A
- * topic's diffs still reach every socket in order: a diff waits for the one before it to have
- * reached every chunk.
+ * socket writes would hold every join reply behind it for a second. In chunks, the sockets'
+ * frames (joins, pushes) are read between them. A topic's diffs still reach every socket in
+ * order: a diff waits for the one before it to have reached every chunk.
  */
 import type { FramePolicy } from './backpressure.js'
 import type { Wire } from './dialect.js'
@@ -23,14 +22,6 @@ interface Job {
   /** The topic's subscribers when the diff was sent: who joins later got a newer presence_state. */
   readonly subscribers: Subscriber[]
   next: number
-  /** Sockets per turn for this diff's size. */
-  perTurn: number
-}
-
-/** The frame's size on the first subscriber's wire (the dialects' frames differ by a few bytes). */
-function frameBytes(subscribers: Set<Subscriber>, message: OutboundMessage): number {
-  for (const subscriber of subscribers) return message.frameFor(subscriber.conn.wire).length
-  return 0
 }
 
 /** Writes one presence frame to a subscriber: never dropped nor conflated (backpressure.ts). */
@@ -42,17 +33,16 @@ export function writePresence(subscriber: Subscriber, message: OutboundMessage):
 export class PresenceFanout {
   private readonly queues = new Map<string, Job[]>()
 
-  /** At most `chunk` sockets and about `bytesPerTurn` bytes of frames (but 16 sockets at least) per turn. */
-  constructor(private readonly chunk = 1000, private readonly bytesPerTurn = 4 << 20) {}
+  /** `chunk`: sockets written per turn. */
+  constructor(private readonly chunk = 1000) {}
 
   deliver(topic: string, subscribers: Set<Subscriber>, message: OutboundMessage): void {
     const queue = this.queues.get(topic)
-    if (queue === undefined && subscribers.size <= this.chunk && subscribers.size * frameBytes(subscribers, message) <= this.bytesPerTurn) {
+    if (queue === undefined && subscribers.size <= this.chunk) {
       for (const subscriber of subscribers) writePresence(subscriber, message)
       return
     }
-    const job: Job = { message, subscribers: [...subscribers], next: 0, perTurn: 0 }
-    job.perTurn = Math.max(Math.min(16, this.chunk), Math.min(this.chunk, Math.floor(this.bytesPerTurn / frameBytes(subscribers, message))))
+    const job: Job = { message, subscribers: [...subscribers], next: 0 }
     if (queue !== undefined) return void queue.push(job)
     this.queues.set(topic, [job])
     this.run(topic)
@@ -60,7 +50,7 @@ export class PresenceFanout {
 
   private run(topic: string): void {
     const queue = this.queues.get(topic)!
-    let budget = queue[0]!.perTurn
+    let budget = this.chunk
     while (budget > 0 && queue.length > 0) {
       const job = queue[0]!
       const end = Math.min(job.subscribers.length, job.next + budget)
