@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Cross-node benchmark: Hornbeam over @hornbeam/redis against Hornbeam on one node, and Socket.IO
-// with @socket.io/redis-adapter, in the same run; then presence convergence across nodes.
+// with @socket.io/redis-adapter, in the same run; then the same cross-node pair on a Redis Cluster
+// of our own (3 masters, sharded pub/sub: Hornbeam's cluster mode against Socket.IO's sharded
+// adapter); then presence convergence across nodes.
 //
 //   node bench/cluster.mjs [--quick] [--out <dir>]      (REDIS_URL, default redis://127.0.0.1:6379)
 //
@@ -13,6 +15,7 @@ import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { clientKindOf, connectClients, measuredPump, sleep, startGenerators, startServer, stopAll, urlOf, waitConnections } from './lib/fanout.mjs'
 import { importPackage } from './lib/packages.mjs'
+import { startRedisCluster } from '../scripts/redis-cluster.mjs'
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
 
@@ -61,10 +64,16 @@ const SETUPS = [
   { setup: 'socketio-cross-node', essential: true, label: 'Socket.IO, cross-node over @socket.io/redis-adapter', kind: 'socketio', nodes: 2, redis: true },
 ]
 
-async function fanoutSetup(s, cfg, { redisUrl, generators, log }) {
+// On a Redis Cluster of the run's own (three masters on free ports, no replicas), when it starts.
+const CLUSTER_SETUPS = [
+  { setup: 'hornbeam-cross-node-redis-cluster', label: 'Hornbeam, cross-node over a Redis Cluster (3 masters, sharded pub/sub)', kind: 'hornbeam-http', nodes: 2, redis: true, cluster: true },
+  { setup: 'socketio-cross-node-sharded', label: "Socket.IO, cross-node over createShardedAdapter on that Redis Cluster", kind: 'socketio', nodes: 2, redis: true, cluster: true },
+]
+
+async function fanoutSetup(s, cfg, { redisUrl, redisCluster, generators, log }) {
   const row = { setup: s.setup, label: s.label, server: s.kind, nodes: s.nodes, subscribers: cfg.subscribers, status: 'ok', cells: [] }
   const clusterId = randomBytes(4).toString('hex')
-  const extra = s.redis ? { redisUrl, clusterId } : {}
+  const extra = !s.redis ? {} : s.cluster ? { redisCluster: redisCluster.seeds, clusterId } : { redisUrl, clusterId }
   const nodes = []
   const children = []
   try {
@@ -78,13 +87,14 @@ async function fanoutSetup(s, cfg, { redisUrl, generators, log }) {
     const subscriberNode = nodes.at(-1)
     const gens = await startGenerators(generators)
     children.unshift(...gens)
-    const rpid = redisPid()
+    const rpid = s.cluster ? undefined : redisPid()
     const pids = {
       server: [subscriberNode.child.pid],
       ...(s.nodes > 1 ? { publisher: [publisher.child.pid] } : {}),
       clients: gens.map((g) => g.pid),
       orchestrator: [process.pid],
       ...(s.redis && rpid ? { redis: [rpid] } : {}),
+      ...(s.cluster ? { redis: redisCluster.nodes.map((n) => n.child.pid) } : {}),
     }
     const topic = 'bench:cluster'
     const connect = await connectClients(gens, { kind: clientKindOf(s.kind), url: urlOf(s.kind, subscriberNode.ready), total: cfg.subscribers, topic })
@@ -196,6 +206,25 @@ async function presenceConvergence(cfg, { redisUrl, log }) {
   return results
 }
 
+/** The CLUSTER_SETUPS on a 3-master Redis Cluster started for them and removed after; failed rows if it cannot start. */
+async function onRedisCluster(cfg, { generators, log }) {
+  let redisCluster
+  try {
+    redisCluster = await startRedisCluster({ masters: 3, replicas: 0 })
+  } catch (err) {
+    const error = `no Redis Cluster: ${String(err?.message ?? err).split('\n')[0]}`
+    log?.(`  ${error}`)
+    return CLUSTER_SETUPS.map((s) => ({ setup: s.setup, label: s.label, server: s.kind, nodes: s.nodes, subscribers: cfg.subscribers, status: 'failed', error, cells: [] }))
+  }
+  try {
+    const rows = []
+    for (const s of CLUSTER_SETUPS) rows.push(await fanoutSetup(s, cfg, { redisCluster, generators, log }))
+    return rows
+  } finally {
+    await redisCluster.stop()
+  }
+}
+
 export async function runCluster({ mode = 'full', generators = 3, log, redisUrl = process.env.REDIS_URL ?? DEFAULT_REDIS_URL } = {}) {
   const why = await unavailable(redisUrl)
   if (why) {
@@ -205,6 +234,7 @@ export async function runCluster({ mode = 'full', generators = 3, log, redisUrl 
   const cfg = configs[mode] ?? configs.full
   const fanout = []
   for (const s of SETUPS) if (s.essential || mode === 'full') fanout.push(await fanoutSetup(s, cfg, { redisUrl, generators, log }))
+  fanout.push(...(await onRedisCluster(cfg, { generators, log })))
   const presence = await presenceConvergence(cfg, { redisUrl, log })
   return {
     status: 'ok',

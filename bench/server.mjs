@@ -1,6 +1,6 @@
 // One server under test, in its own process (forked by bench/run.mjs or bench/cluster.mjs).
 //   node --expose-gc bench/server.mjs '<json options>'
-// Options: { kind, entry?, redisUrl?, presence?, defaults? } where kind is one of
+// Options: { kind, entry?, redisUrl?, redisCluster?, presence?, defaults? } where kind is one of
 //   hornbeam-http     @hornbeam/channels on plain node:http (hub.attach); with `entry` (a path to
 //                     a build's dist/index.js, from run.mjs --entries) that build of the core
 //   hornbeam-http-nohistory  the same with `createHub({ history: false })`: topic history off
@@ -114,6 +114,7 @@ async function startHornbeamHttp({ history } = {}) {
   const { createHub, silentLogger } = core
   let adapter
   if (options.redisUrl) adapter = await redisAdapterFor(options.redisUrl)
+  if (options.redisCluster) adapter = await redisAdapterFor(options.redisCluster, true)
   const base = options.defaults ? {} : hubOptions
   const hub = createHub({ ...base, logger: silentLogger, ...(adapter ? { adapter } : {}), ...(history === false ? { history: false } : {}) })
   await hub.ready?.()
@@ -139,11 +140,13 @@ function listening(common, server, from, closeHub) {
   }
 }
 
-async function redisAdapterFor(url) {
+/** The Redis adapter on `url`, or with `cluster` on the Redis Cluster whose seeds `url` lists (host:port,...). */
+async function redisAdapterFor(url, cluster = false) {
   const { mod } = await importPackage('@hornbeam/redis', 'redis')
   const { silentLogger } = await import('@hornbeam/channels')
+  const where = cluster ? { cluster: { nodes: mod.parseClusterNodes(url) } } : { url }
   // A prefix of our own: other users of this Redis (tests, other runs) never see our channels.
-  return mod.redisAdapter({ url, logger: silentLogger, keyPrefix: `hornbeam-bench-${options.clusterId ?? 'x'}:` })
+  return mod.redisAdapter({ ...where, logger: silentLogger, keyPrefix: `hornbeam-bench-${options.clusterId ?? 'x'}:` })
 }
 
 async function startHornbeamFastify() {
@@ -349,6 +352,17 @@ async function startSocketIo() {
     const pub = new Redis(options.redisUrl)
     const sub = pub.duplicate()
     io.adapter(createAdapter(pub, sub, { key: `socket.io-bench-${options.clusterId ?? 'x'}` }))
+  }
+  if (options.redisCluster) {
+    // Socket.IO's sharded adapter (Redis 7 SPUBLISH/SSUBSCRIBE) on ioredis Clusters, its
+    // subscriber with ioredis's sharded subscribers (one connection per master), in its default
+    // subscription mode ('dynamic': a channel per room).
+    const { createShardedAdapter } = await import('@socket.io/redis-adapter')
+    const { Cluster } = await import('ioredis')
+    const nodes = options.redisCluster.split(',').map((s) => ({ host: s.slice(0, s.lastIndexOf(':')), port: Number(s.slice(s.lastIndexOf(':') + 1)) }))
+    const pub = new Cluster(nodes)
+    const sub = new Cluster(nodes, { shardedSubscribers: true })
+    io.adapter(createShardedAdapter(pub, sub, { channelPrefix: `socket.io-bench-${options.clusterId ?? 'x'}` }))
   }
   let joins = 0
   io.on('connection', (socket) => {

@@ -2,6 +2,10 @@
 // `npm test`: provisions what the tests need, runs them, cleans up.
 // - Redis: with REDIS_URL unset, a redis-server of our own on a free port for the run (never the
 //   one a developer or the machine already runs on 6379), stopped afterwards.
+// - Redis Cluster: with REDIS_CLUSTER unset, a local cluster of our own (three masters, three
+//   replicas, `--cluster-enabled yes`, free ports; scripts/redis-cluster.mjs) for the cluster
+//   tests, its seed nodes in REDIS_CLUSTER, removed afterwards. HB_NO_CLUSTER=1 skips it (and
+//   those tests).
 // - redis-server and Chromium missing: installed with apt-get when running as root on a
 //   Debian-like system; otherwise one line naming what to install, and exit.
 // Arguments go to tap (`npm test -- packages/redis/test/outage.test.ts`).
@@ -10,6 +14,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { startRedisCluster } from './redis-cluster.mjs'
 
 const CHROMIUM = '/usr/bin/chromium'
 
@@ -86,12 +91,27 @@ if (!process.env.REDIS_URL) {
   process.env.REDIS_URL = redis.url
   console.error(`npm test: redis-server for this run at ${redis.url}`)
 }
-// Whatever ends this process, the redis-server it started does not outlive it.
-process.on('exit', () => redis?.child.kill('SIGKILL'))
+let cluster
+if (!process.env.REDIS_CLUSTER && !process.env.HB_NO_CLUSTER) {
+  try {
+    cluster = await startRedisCluster()
+  } catch (err) {
+    await redis?.stop()
+    console.error(`npm test: could not start a local Redis Cluster: ${err.message}`)
+    process.exit(1)
+  }
+  process.env.REDIS_CLUSTER = cluster.seeds
+  console.error(`npm test: Redis Cluster (3 masters, 3 replicas) for this run at ${cluster.seeds}`)
+}
+// Whatever ends this process, the redis-servers it started do not outlive it.
+process.on('exit', () => {
+  redis?.child.kill('SIGKILL')
+  for (const node of cluster?.nodes ?? []) node.child.kill('SIGKILL')
+})
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130))
 
 const tap = spawn(process.execPath, [join('node_modules', 'tap', 'dist', 'esm', 'run.mjs'), ...process.argv.slice(2)], { stdio: 'inherit' })
 tap.on('exit', async (code, signal) => {
-  await redis?.stop()
+  await Promise.all([redis?.stop(), cluster?.stop()])
   process.exit(code ?? (signal ? 1 : 0))
 })

@@ -139,7 +139,29 @@ t.test('chat-nest on a busy port reports the listen error as it is (both platfor
   await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
   t.teardown(() => busy.close())
   const port = String((busy.address() as import('node:net').AddressInfo).port)
-  for (const PLATFORM of ['express', 'fastify']) {
+  t.test('chat-fastify with REDIS_CLUSTER: two processes form one chat over a Redis Cluster', async (t) => {
+  // Never skipped: `npm test` starts a local Redis Cluster for the run and sets REDIS_CLUSTER.
+  if (!process.env.REDIS_CLUSTER) throw new Error('REDIS_CLUSTER is not set: run the tests with `npm test`, which starts a local Redis Cluster for the run')
+  const env = { REDIS_CLUSTER: process.env.REDIS_CLUSTER }
+  const [one, two] = await Promise.all([startExample('chat-fastify', env), startExample('chat-fastify', env)])
+  t.teardown(() => Promise.all([one.stop(), two.stop()]))
+  const room = `room:c${Date.now()}`
+  const alice = await RawClient.connect(one.url.replace('http', 'ws') + '/ws/websocket')
+  const bob = await RawClient.connect(two.url.replace('http', 'ws') + '/ws/websocket')
+  t.teardown(() => Promise.all([alice.close(), bob.close()]))
+  await alice.join(room, { username: 'alice' })
+  const b = await bob.join(room, { username: 'bob' })
+  await alice.waitFor((f) => f[3] === 'presence_diff' && 'user:bob' in f[4].joins, 10_000)
+  await bob.push(b.joinRef, room, 'new_msg', { body: 'across shards' })
+  t.same((await alice.waitFor((f) => f[3] === 'new_msg', 10_000))[4], { username: 'bob', body: 'across shards' })
+})
+
+t.test('chat-fastify: a malformed REDIS_CLUSTER, or both REDIS_URL and REDIS_CLUSTER, stop the start-up with one line', async (t) => {
+  await t.rejects(startExample('chat-fastify', { REDIS_CLUSTER: '127.0.0.1' }), /exited with 1: REDIS_CLUSTER: "127\.0\.0\.1" is not host:port/)
+  await t.rejects(startExample('chat-fastify', { REDIS_CLUSTER: '127.0.0.1:7000', REDIS_URL: 'redis://127.0.0.1:7000' }), /exited with 1: set REDIS_URL \(one Redis\) or REDIS_CLUSTER \(a Redis Cluster\), not both/)
+})
+
+for (const PLATFORM of ['express', 'fastify']) {
     await t.rejects(startExample('chat-nest', { PORT: port, PLATFORM }), /chat could not listen on 127\.0\.0\.1:\d+: listen EADDRINUSE: address already in use/, PLATFORM)
   }
 })

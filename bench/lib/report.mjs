@@ -373,6 +373,18 @@ export function renderCluster(c) {
   }
   L.push('')
   L.push('Ratios in parentheses: (× Hornbeam on one node with the in-memory adapter / × Socket.IO cross-node), both measured in this run. First payload size shown; every size is in the JSON.')
+  const onCluster = c.fanout.find((r) => r.setup === 'hornbeam-cross-node-redis-cluster')
+  const oneRedis = c.fanout.find((r) => r.setup === 'hornbeam-cross-node')
+  const sioSharded = c.fanout.find((r) => r.setup === 'socketio-cross-node-sharded')
+  if (onCluster?.status === 'ok') {
+    const cpu = (r) => (r?.status === 'ok' ? r.throughput.serverCpuMicrosPerDelivery : null)
+    L.push('')
+    L.push(
+      `On the 3-master Redis Cluster, the subscriber node spent ${fmtNum(cpu(onCluster), 2)} µs of CPU per delivery: ` +
+        `${fmtRatio(ratio(cpu(onCluster), cpu(oneRedis)))} Hornbeam cross-node on one Redis, ` +
+        `${fmtRatio(ratio(cpu(onCluster), cpu(sioSharded)))} Socket.IO's sharded adapter on the same cluster (same run).`,
+    )
+  }
   if (c.presence?.length) {
     L.push('')
     L.push('| presence event | convergence time (ms) | detail |')

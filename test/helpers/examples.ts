@@ -13,14 +13,14 @@ export interface RunningExample {
 
 /**
  * `env` is the example's whole configuration: the adapter is chosen here (in memory unless the
- * test passes REDIS_URL), never inherited from the environment the tests run in.
+ * test passes REDIS_URL or REDIS_CLUSTER), never inherited from the environment the tests run in.
  */
 export async function startExample(
   name: string,
   env: Record<string, string> = {},
   { script = 'dist/server.js', nodeArgs = [] as string[] } = {},
 ): Promise<RunningExample> {
-  const { REDIS_URL: _inherited, ALLOWED_HOSTS: _hosts, ...inherited } = process.env
+  const { REDIS_URL: _inherited, REDIS_CLUSTER: _cluster, ALLOWED_HOSTS: _hosts, ...inherited } = process.env
   const child = spawn(process.execPath, [...nodeArgs, `examples/${name}/${script}`], {
     cwd: root,
     env: { ...inherited, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },

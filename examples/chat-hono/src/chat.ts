@@ -141,19 +141,35 @@ export function pathForLogs(url: string | undefined): string {
   return q < 0 ? (url ?? '/') : `${url!.slice(0, q)}?…`
 }
 
-/** The Redis adapter when REDIS_URL is set, else undefined (the in-memory default). */
+/**
+ * The Redis adapter from the environment: REDIS_CLUSTER (seed nodes, `host:port,host:port,...`)
+ * for a Redis Cluster (7 or later), else REDIS_URL for one Redis; neither, undefined (the
+ * in-memory default). A malformed REDIS_CLUSTER, or both set, stops the start-up with one line.
+ */
 export async function adapterFromEnv() {
   const url = process.env.REDIS_URL
-  if (!url) return undefined
-  const { redisAdapter } = await import('@hornbeam/redis')
-  return redisAdapter({ url })
+  const seeds = process.env.REDIS_CLUSTER
+  if (!url && !seeds) return undefined
+  const { parseClusterNodes, redisAdapter } = await import('@hornbeam/redis')
+  if (!seeds) return redisAdapter({ url })
+  if (url) return stop('set REDIS_URL (one Redis) or REDIS_CLUSTER (a Redis Cluster), not both')
+  try {
+    return redisAdapter({ cluster: { nodes: parseClusterNodes(seeds) } })
+  } catch (err) {
+    return stop((err as Error).message)
+  }
+}
+
+function stop(line: string): never {
+  console.error(line)
+  process.exit(1)
 }
 
 /**
  * The worker processes to run (`runWorkers(start, workersFromEnv())`), from WORKERS: a number, or
  * `auto` for one per core (os.availableParallelism()); unset, one process and no cluster. Workers
  * share one port, and share channels and presence through Redis: WORKERS above 1 without
- * REDIS_URL stops the start-up with one line saying so. The workers get one LONGPOLL_SECRET (a
+ * REDIS_URL or REDIS_CLUSTER stops the start-up with one line saying so. The workers get one LONGPOLL_SECRET (a
  * random one when unset), since any worker may receive a long-poll request.
  */
 export function workersFromEnv(): WorkersOptions {
@@ -164,7 +180,7 @@ export function workersFromEnv(): WorkersOptions {
     console.error(`WORKERS must be a positive whole number or auto, not ${raw}`)
     process.exit(1)
   }
-  if (workers > 1 && !process.env.REDIS_URL) {
+  if (workers > 1 && !process.env.REDIS_URL && !process.env.REDIS_CLUSTER) {
     console.error(`WORKERS=${raw} needs REDIS_URL: workers share channels and presence through Redis (REDIS_URL=redis://127.0.0.1:6379)`)
     process.exit(1)
   }

@@ -1,9 +1,13 @@
 import type { ClusterMessage, DeliverFn, Logger, PubSubAdapter, SharedHistory } from '@hornbeam/channels'
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
+import { UnsupportedRedisError, type MasterRunIds } from './cluster.js'
+import { startClusterMode } from './cluster-mode.js'
 import { connect, openConnections, quit, type Connections } from './connections.js'
 import { watchHealth } from './health.js'
 import { RedisHistory } from './history.js'
-import { redact, resolveOptions, type RedisAdapterOptions, type ResolvedOptions } from './options.js'
+import { describeTarget, resolveOptions, type RedisAdapterOptions, type ResolvedOptions } from './options.js'
+import type { ShardSubscriptions } from './sharded.js'
+import { slotOf, tagged } from './slot.js'
 import type { RedisAdapterStats } from './stats.js'
 import { SubscriptionSet } from './subscriptions.js'
 import { ThrottledWarning } from './throttle.js'
@@ -19,6 +23,12 @@ import { ThrottledWarning } from './throttle.js'
  * logged), and what Redis publishes while this node's subscriber is down is lost. After an outage
  * the adapter resubscribes the live channels and calls its `onReconnect` listeners, and the hub
  * asks its presence peers for their full state.
+ *
+ * With `cluster` (a Redis Cluster), a topic's channel is a sharded channel,
+ * `hornbeam:topic:{room:lobby}`, SPUBLISHed to and SSUBSCRIBEd on the master that owns its slot
+ * (sharded.ts), so each shard carries only its own topics; `control` and `node:<id>` (heartbeats,
+ * presence, long-poll relays: low volume, needed everywhere) stay on plain pub/sub, which any node
+ * of the cluster serves. A topic's stream and counter share its hash tag (slot.ts).
  */
 export class RedisAdapter implements PubSubAdapter {
   readonly options: ResolvedOptions
@@ -45,7 +55,10 @@ export class RedisAdapter implements PubSubAdapter {
   private readonly drops: ThrottledWarning
   private readonly badMessages: ThrottledWarning
   private readonly connErrors: { pub: ThrottledWarning; sub: ThrottledWarning }
-  private readonly listeners: Array<[Redis, string, (...args: any[]) => void]> = []
+  private readonly listeners: Array<[Redis | Cluster, string, (...args: any[]) => void]> = []
+  /** Cluster mode: the per-master topic subscriptions, and each master's run id. */
+  private shards: ShardSubscriptions | undefined
+  private runIds: MasterRunIds | undefined
   private readonly unwatch: Array<() => void> = []
   /** The run id of the Redis instance the publisher is on: the history's epochs depend on it. */
   private runId: string | undefined
@@ -65,9 +78,14 @@ export class RedisAdapter implements PubSubAdapter {
     }
     if (this.options.history) {
       this.history = new RedisHistory({
-        connection: () => (this.conns?.pub.status === 'ready' ? this.conns.pub : undefined),
+        connection: () => (this.conns?.pub.status === 'ready' ? (this.conns.pub as Redis) : undefined),
         nodeId: () => this.nodeId,
-        runId: () => this.runId,
+        runId: (topic) => (this.runIds === undefined ? this.runId : this.runIds.forSlot(slotOf(this.redisChannel(`topic:${topic}`)))),
+        names: (topic) => {
+          const tag = this.options.cluster === undefined ? `{${topic}}` : tagged(topic)
+          return { meta: `${this.prefix}history:${tag}:meta`, stream: `${this.prefix}history:${tag}`, channel: this.redisChannel(`topic:${topic}`) }
+        },
+        publishCommand: this.options.cluster === undefined ? 'PUBLISH' : 'SPUBLISH',
         prefix: this.prefix,
         metaTtlMs: this.options.historyMetaTtlMs,
       })
@@ -102,24 +120,67 @@ export class RedisAdapter implements PubSubAdapter {
     this.listen(conns.sub, 'close', () => this.subscriberLost())
     this.listen(conns.sub, 'message', (channel: string, data: string) => this.receive(channel, data))
     const every = this.options.pingIntervalMs
-    this.unwatch.push(watchHealth(conns.sub, every, (conn) => this.unresponsive(conn, 'subscriber')))
-    // A client the caller passed is theirs: never dropped by the adapter.
-    if (conns.pub !== this.options.client) this.unwatch.push(watchHealth(conns.pub, every, (conn) => this.unresponsive(conn, 'publisher')))
+    if (conns.cluster !== undefined) this.startCluster(conns.cluster, conns)
+    else {
+      this.unwatch.push(watchHealth(conns.sub as Redis, every, (conn) => this.unresponsive(conn, 'subscriber')))
+      // A client the caller passed is theirs: never dropped by the adapter.
+      if (conns.pub !== this.options.client) this.unwatch.push(watchHealth(conns.pub as Redis, every, (conn) => this.unresponsive(conn, 'publisher')))
+    }
     connect(conns.pub)
     connect(conns.sub)
     if (conns.pub.status === 'ready') this.publisherReady()
     return started
   }
 
+  private startCluster(cluster: Cluster, conns: Connections): void {
+    const mode = startClusterMode(cluster, conns, {
+      options: this.options,
+      listen: (conn, event, fn) => this.listen(conn, event, fn),
+      receive: (redisChannel, data, hubChannel) => this.receive(redisChannel, data, hubChannel),
+      fatal: (err) => this.fatal(err),
+      trouble: (err) => this.connErrors.pub.hit({ err: err.message }),
+    })
+    this.shards = mode.shards
+    this.runIds = mode.runIds
+  }
+
+  /** Something no retry will mend (a server too old, not a cluster): fail start(), or log once up. */
+  private fatal(err: Error): void {
+    if (this.closed) return
+    const waiter = this.startWaiter
+    this.logger.error({ err }, err.message)
+    if (waiter === undefined) return
+    this.startWaiter = undefined
+    if (waiter.timer) clearTimeout(waiter.timer)
+    waiter.reject(err)
+    void this.close()
+  }
+
   /**
    * The publisher is (again) connected: learn which Redis instance it is on before the history
-   * appends anything (a new instance means a new epoch), then carry on.
+   * appends anything (a new instance means a new epoch), then carry on. In cluster mode: every
+   * master's run id and version.
    */
   private publisherReady(): void {
     const pub = this.conns?.pub
     if (pub === undefined) return
+    if (this.runIds !== undefined) {
+      const runIds = this.runIds
+      runIds.refresh().then(
+        () => {
+          this.runId = 'cluster'
+          this.checkUp()
+        },
+        (err: Error) => {
+          if (err instanceof UnsupportedRedisError) return this.fatal(err)
+          this.connErrors.pub.hit({ err: err.message })
+          if (pub.status === 'ready') setTimeout(() => this.publisherReady(), 500).unref()
+        },
+      )
+      return
+    }
     if (!this.options.history) return this.checkUp()
-    pub.info('server').then(
+    ;(pub as Redis).info('server').then(
       (info) => {
         this.runId = /run_id:([0-9a-f]+)/.exec(info)?.[1] ?? 'unknown'
         this.checkUp()
@@ -131,7 +192,7 @@ export class RedisAdapter implements PubSubAdapter {
     )
   }
 
-  private listen(conn: Redis, event: string, fn: (...args: any[]) => void): void {
+  private listen(conn: Redis | Cluster, event: string, fn: (...args: any[]) => void): void {
     conn.on(event, fn)
     this.listeners.push([conn, event, fn])
   }
@@ -149,8 +210,7 @@ export class RedisAdapter implements PubSubAdapter {
     const waiter = this.startWaiter
     if (waiter === undefined) return
     this.startWaiter = undefined
-    const where = this.options.url !== undefined ? redact(this.options.url) : 'the given client'
-    const err = new Error(`redis adapter: Redis at ${where} not ready within ${this.options.startTimeoutMs} ms`)
+    const err = new Error(`redis adapter: ${describeTarget(this.options)} not ready within ${this.options.startTimeoutMs} ms`)
     this.logger.error({ err }, 'redis adapter: giving up connecting')
     waiter.reject(err)
     void this.close()
@@ -232,6 +292,7 @@ export class RedisAdapter implements PubSubAdapter {
       this.closed = true
       this.deliver = undefined
       for (const stop of this.unwatch) stop()
+      this.shards?.close()
       this.reconnectListeners.length = 0
       const waiter = this.startWaiter
       this.startWaiter = undefined
@@ -266,7 +327,9 @@ export class RedisAdapter implements PubSubAdapter {
     }
     this.pendingPublishes++
     this.counts.published++
-    pub.publish(this.prefix + channel, data, this.published)
+    // Cluster mode: a topic's messages go only to the shard that owns its slot.
+    if (this.shards !== undefined && channel.startsWith('topic:')) (pub as Redis).spublish(this.redisChannel(channel), data, this.published)
+    else (pub as Redis).publish(this.prefix + channel, data, this.published)
   }
 
   /** One callback for every PUBLISH: no closure per message. */
@@ -280,21 +343,27 @@ export class RedisAdapter implements PubSubAdapter {
   }
 
   subscribe(channel: string): void {
-    if (!this.closed) this.subs.add(this.prefix + channel)
+    if (this.closed) return
+    if (this.shards !== undefined && channel.startsWith('topic:')) this.shards.add(this.redisChannel(channel), channel)
+    else this.subs.add(this.prefix + channel)
   }
 
   unsubscribe(channel: string): void {
-    if (!this.closed) this.subs.delete(this.prefix + channel)
+    if (this.closed) return
+    if (this.shards !== undefined && channel.startsWith('topic:')) this.shards.delete(this.redisChannel(channel))
+    else this.subs.delete(this.prefix + channel)
   }
 
   /** Resolves once Redis acknowledged the subscription to `channel` (rejects after 5 s without). */
   whenSubscribed(channel: string): Promise<void> {
+    if (this.shards !== undefined && channel.startsWith('topic:')) return this.shards.acknowledged(this.redisChannel(channel), 5000)
     return this.subs.acknowledged(this.prefix + channel, 5000)
   }
 
-  private receive(redisChannel: string, data: string): void {
+  /** A message from Redis; `hubChannel` is given for sharded channels (their names carry a tag). */
+  private receive(redisChannel: string, data: string, hubChannel?: string): void {
     const deliver = this.deliver
-    if (deliver === undefined || !redisChannel.startsWith(this.prefix)) return
+    if (deliver === undefined || (hubChannel === undefined && !redisChannel.startsWith(this.prefix))) return
     let message: unknown
     try {
       message = JSON.parse(data)
@@ -313,7 +382,7 @@ export class RedisAdapter implements PubSubAdapter {
     }
     this.counts.received++
     try {
-      deliver(redisChannel.slice(this.prefix.length), message as ClusterMessage)
+      deliver(hubChannel ?? redisChannel.slice(this.prefix.length), message as ClusterMessage)
     } catch (err) {
       this.logger.error({ err, channel: redisChannel }, 'redis adapter: delivering a cluster message failed')
     }
@@ -323,11 +392,15 @@ export class RedisAdapter implements PubSubAdapter {
 
   /** The hub channels this node is subscribed to (wants to be, while disconnected). */
   subscriptions(): string[] {
-    return this.subs.channels().map((c) => c.slice(this.prefix.length))
+    return [...this.subs.channels().map((c) => c.slice(this.prefix.length)), ...(this.shards?.hubChannels() ?? [])]
   }
 
-  /** The Redis channel name for a hub channel: `redisChannel('topic:room:1')` → 'hornbeam:topic:room:1'. */
+  /**
+   * The Redis channel name for a hub channel: `redisChannel('topic:room:1')` → 'hornbeam:topic:room:1',
+   * or in cluster mode the sharded 'hornbeam:topic:{room:1}' (see slot.ts for topics with braces).
+   */
   redisChannel(channel: string): string {
+    if (this.options.cluster !== undefined && channel.startsWith('topic:')) return `${this.prefix}topic:${tagged(channel.slice(6))}`
     return this.prefix + channel
   }
 
@@ -337,7 +410,8 @@ export class RedisAdapter implements PubSubAdapter {
       ...this.counts,
       dropped: this.drops.total,
       pendingPublishes: this.pendingPublishes,
-      subscriptions: this.subs.size,
+      subscriptions: this.subs.size + (this.shards?.size ?? 0),
+      ...(this.shards === undefined ? {} : { shards: { connected: this.shards.liveShards(), moves: this.shards.moves } }),
     }
   }
 }

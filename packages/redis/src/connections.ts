@@ -1,4 +1,5 @@
-import { Redis, type RedisOptions } from 'ioredis'
+import { Redis, type Cluster, type RedisOptions } from 'ioredis'
+import { openClusterConnections } from './cluster.js'
 import { backoff, type ResolvedOptions } from './options.js'
 
 /**
@@ -16,21 +17,30 @@ const enforced: RedisOptions = {
 }
 
 export interface Connections {
-  /** Publishes (the caller's client, if one was given). */
-  pub: Redis
-  /** Subscribes; always the adapter's own. */
-  sub: Redis
+  /** Publishes (the caller's client, if one was given); in cluster mode a Cluster. */
+  pub: Redis | Cluster
+  /** Subscribes (in cluster mode: a Cluster, for `control` and `node:<id>` only); always the adapter's own. */
+  sub: Redis | Cluster
   /** Whether `pub` is the adapter's to quit. */
   ownsPub: boolean
+  /** Cluster mode: `pub` as a Cluster (its slot map places the shard subscribers). */
+  cluster: Cluster | undefined
+  /** Cluster mode: options for the shard subscriber connections (host and port are added). */
+  shardOptions: RedisOptions | undefined
 }
 
 export function openConnections(options: ResolvedOptions, nodeId: string): Connections {
   const retryStrategy = backoff(options.minRetryDelayMs, options.maxRetryDelayMs)
   const name = (role: string) => `${options.keyPrefix}${role}:${nodeId}`.replace(/[^\x21-\x7e]/g, '_')
+  if (options.cluster !== undefined) {
+    const { pub, sub } = openClusterConnections(options.cluster, name)
+    const shardOptions: RedisOptions = { retryStrategy, ...pub.options.redisOptions, ...enforced, connectionName: name('shard') }
+    return { pub, sub, ownsPub: true, cluster: pub, shardOptions }
+  }
   if (options.client !== undefined) {
     const client = options.client
     const sub = client.duplicate({ retryStrategy, ...enforced, connectionName: name('sub') })
-    return { pub: client, sub, ownsPub: options.quitClient }
+    return { pub: client, sub, ownsPub: options.quitClient, cluster: undefined, shardOptions: undefined }
   }
   const url = options.url!
   const base: RedisOptions = { retryStrategy, ...options.redisOptions, ...enforced }
@@ -38,11 +48,13 @@ export function openConnections(options: ResolvedOptions, nodeId: string): Conne
     pub: new Redis(url, { ...base, connectionName: name('pub') }),
     sub: new Redis(url, { ...base, connectionName: name('sub') }),
     ownsPub: true,
+    cluster: undefined,
+    shardOptions: undefined,
   }
 }
 
 /** Starts connecting a connection that is not yet doing so (lazy or freshly made). */
-export function connect(conn: Redis): void {
+export function connect(conn: Redis | Cluster): void {
   // Failures surface as 'error' events and retries (handled by the adapter); the promise is redundant.
   if (conn.status === 'wait') conn.connect().catch(() => {})
 }
@@ -51,7 +63,7 @@ export function connect(conn: Redis): void {
  * Quits politely if connected (waiting at most `graceMs` for Redis), else disconnects; resolves
  * once the connection has ended, so nothing of it outlives `close()`.
  */
-export async function quit(conn: Redis, graceMs = 1000): Promise<void> {
+export async function quit(conn: Redis | Cluster, graceMs = 1000): Promise<void> {
   if (conn.status === 'end') return
   let timer: NodeJS.Timeout | undefined
   const ended = new Promise<void>((resolve) => conn.once('end', () => resolve()))

@@ -4,7 +4,8 @@
  * (`<offset>-0`). Both keys share the topic as a hash tag, so they sit in one cluster slot.
  *
  * APPEND  KEYS: meta, stream. ARGV: 1 a new epoch, 2 run id, 3 entry (JSON), 4 maxlen,
- *         5 stream ttl ms, 6 meta ttl ms, 7 channel, 8 message head, 9 message tail.
+ *         5 stream ttl ms, 6 meta ttl ms, 7 channel, 8 message head, 9 message tail,
+ *         10 PUBLISH, or SPUBLISH on a cluster (the channel has the keys' hash tag: same slot).
  *   The epoch changes when the meta is gone (Redis lost it) or was written by another instance
  *   (a restart or a failover: its counter may have gone back), and the stream of the old epoch
  *   goes with it. Then: the next offset, the entry appended, and the message published with its
@@ -30,7 +31,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], offset .. '-0', 'd', ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 local position = epoch .. ':' .. offset
-redis.call('PUBLISH', ARGV[7], ARGV[8] .. position .. ARGV[9])
+redis.call(ARGV[10], ARGV[7], ARGV[8] .. position .. ARGV[9])
 return position
 `
 

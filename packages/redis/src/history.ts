@@ -18,8 +18,15 @@ export interface HistoryConnection {
   connection(): Redis | undefined
   /** The node id the adapter was started with. */
   nodeId(): string | undefined
-  /** The run id of the Redis instance the connection is on (undefined until known). */
-  runId(): string | undefined
+  /**
+   * The run id of the Redis instance that holds `topic`'s keys (undefined until known): the one
+   * Redis, or in cluster mode the master that owns the topic's slot.
+   */
+  runId(topic: string): string | undefined
+  /** The topic's meta hash, stream and channel (in cluster mode all three share its hash tag). */
+  names(topic: string): { meta: string; stream: string; channel: string }
+  /** How the append script publishes: PUBLISH, or SPUBLISH in cluster mode. */
+  readonly publishCommand: 'PUBLISH' | 'SPUBLISH'
   readonly prefix: string
   /** How long a topic's meta (its epoch and counter) outlives its last message. */
   readonly metaTtlMs: number
@@ -41,14 +48,15 @@ export class RedisHistory implements SharedHistory {
   constructor(private readonly redis: HistoryConnection) {}
 
   private keys(topic: string): [string, string] {
-    const stream = `${this.redis.prefix}history:{${topic}}`
-    return [`${stream}:meta`, stream]
+    const { meta, stream } = this.redis.names(topic)
+    return [meta, stream]
   }
 
   /** EVALSHA, and EVAL once if Redis does not have the script (a restart, a new instance). */
-  private async run(which: Script, keys: [string, string], args: Array<string | number>): Promise<unknown> {
+  private async run(which: Script, topic: string, args: Array<string | number>): Promise<unknown> {
+    const keys = this.keys(topic)
     const conn = this.redis.connection()
-    const runId = this.redis.runId()
+    const runId = this.redis.runId(topic)
     if (conn === undefined || runId === undefined) throw new Error('history: Redis is not connected')
     try {
       return await conn.evalsha(which.sha, 2, ...keys, ...args)
@@ -60,7 +68,7 @@ export class RedisHistory implements SharedHistory {
 
   async append(topic: string, message: { event: string; payload: unknown; exclude?: string }, options: HistoryOptions): Promise<string> {
     const node = this.redis.nodeId()
-    const runId = this.redis.runId()
+    const runId = this.redis.runId(topic)
     if (node === undefined || runId === undefined) throw new Error('history: Redis is not connected')
     const entry: Entry = { e: message.event, p: message.payload, t: Date.now() }
     if (message.exclude !== undefined) entry.x = message.exclude
@@ -68,14 +76,14 @@ export class RedisHistory implements SharedHistory {
     const json = JSON.stringify(published)
     const args = [
       newEpoch(), runId, JSON.stringify(entry), options.size, options.ttlMs, Math.max(this.redis.metaTtlMs, options.ttlMs),
-      `${this.redis.prefix}topic:${topic}`, `${json.slice(0, -1)},"position":"`, '"}',
+      this.redis.names(topic).channel, `${json.slice(0, -1)},"position":"`, '"}', this.redis.publishCommand,
     ]
-    return String(await this.run(APPEND_SCRIPT, this.keys(topic), args))
+    return String(await this.run(APPEND_SCRIPT, topic, args))
   }
 
   private async read(topic: string, after: number, count: number, newest: boolean): Promise<{ epoch: string; top: number; entries: Array<[number, Entry]> }> {
-    const runId = this.redis.runId() ?? ''
-    const reply = (await this.run(READ_SCRIPT, this.keys(topic), [newEpoch(), runId, after, count, this.redis.metaTtlMs, newest ? '1' : '0'])) as [string, number, Array<[string, string[]]>]
+    const runId = this.redis.runId(topic) ?? ''
+    const reply = (await this.run(READ_SCRIPT, topic, [newEpoch(), runId, after, count, this.redis.metaTtlMs, newest ? '1' : '0'])) as [string, number, Array<[string, string[]]>]
     const entries: Array<[number, Entry]> = []
     for (const [id, fields] of reply[2]) {
       const at = fields.indexOf('d')

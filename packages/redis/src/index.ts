@@ -1,4 +1,7 @@
 export { RedisAdapter, redisAdapter } from './adapter.js'
 export type { RedisAdapterStats } from './stats.js'
 export { DEFAULT_URL } from './options.js'
-export type { RedisAdapterOptions } from './options.js'
+export type { RedisAdapterOptions, RedisClusterOption } from './options.js'
+export { parseClusterNodes, UnsupportedRedisError } from './cluster.js'
+export type { ClusterSeed, Seed } from './cluster.js'
+export { slotOf } from './slot.js'

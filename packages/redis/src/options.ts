@@ -1,5 +1,9 @@
 import { consoleLogger, type Logger } from '@hornbeam/channels'
-import type { Redis, RedisOptions } from 'ioredis'
+import { Cluster, type ClusterOptions, type Redis, type RedisOptions } from 'ioredis'
+import { seedNodes, type ClusterSeed, type Seed } from './cluster.js'
+
+/** Cluster mode: seed nodes (and ioredis cluster options), or an ioredis `Cluster` to copy. */
+export type RedisClusterOption = Cluster | { nodes: ClusterSeed[]; options?: ClusterOptions }
 
 export interface RedisAdapterOptions {
   /** Where Redis is: `redis://[user:pass@]host:port[/db]` (or `rediss://` for TLS). */
@@ -10,6 +14,15 @@ export interface RedisAdapterOptions {
    * `quitClient` is true. Give either `url` or `client` (neither: `redis://127.0.0.1:6379`).
    */
   client?: Redis
+  /**
+   * A Redis Cluster (Redis 7 or later) instead of one Redis: `{ nodes: ['10.0.0.1:7000', ...] }`
+   * (seed nodes; `options` are ioredis ClusterOptions such as `redisOptions: { password }`), or an
+   * ioredis `Cluster` whose seeds and options the adapter copies (`duplicate()`; yours stays
+   * untouched). Topic traffic then goes over sharded pub/sub (SSUBSCRIBE/SPUBLISH) on the master
+   * that owns the topic's slot; `control` and `node:<id>` over plain pub/sub. Excludes `url` and
+   * `client`.
+   */
+  cluster?: RedisClusterOption
   /** Quit the `client` you passed when the adapter closes. Default false. */
   quitClient?: boolean
   /** Prepended to every Redis channel name, so several apps can share one Redis. Default 'hornbeam:'. */
@@ -48,6 +61,8 @@ export interface RedisAdapterOptions {
 export interface ResolvedOptions {
   url: string | undefined
   client: Redis | undefined
+  /** Cluster mode: the seeds and ioredis options, or a Cluster to duplicate. */
+  cluster: { seeds: Seed[]; options: ClusterOptions } | Cluster | undefined
   quitClient: boolean
   keyPrefix: string
   logger: Logger
@@ -64,12 +79,13 @@ export interface ResolvedOptions {
 export const DEFAULT_URL = 'redis://127.0.0.1:6379'
 
 export function resolveOptions(options: RedisAdapterOptions): ResolvedOptions {
-  if (options.url !== undefined && options.client !== undefined) {
-    throw new TypeError('redisAdapter: give either `url` or `client`, not both')
-  }
+  const given = [options.url, options.client, options.cluster].filter((o) => o !== undefined).length
+  if (given > 1) throw new TypeError('redisAdapter: give one of `url`, `client` or `cluster`')
+  const cluster = options.cluster
   const resolved: ResolvedOptions = {
-    url: options.client === undefined ? (options.url ?? DEFAULT_URL) : undefined,
+    url: options.client === undefined && cluster === undefined ? (options.url ?? DEFAULT_URL) : undefined,
     client: options.client,
+    cluster: cluster === undefined || cluster instanceof Cluster ? cluster : { seeds: seedNodes(cluster.nodes), options: cluster.options ?? {} },
     quitClient: options.quitClient ?? false,
     keyPrefix: options.keyPrefix ?? 'hornbeam:',
     logger: options.logger ?? consoleLogger,
@@ -90,6 +106,10 @@ export function resolveOptions(options: RedisAdapterOptions): ResolvedOptions {
     }
   }
   if (typeof resolved.keyPrefix !== 'string') throw new TypeError('redisAdapter: keyPrefix must be a string')
+  if (cluster !== undefined && /[{}]/.test(resolved.keyPrefix)) {
+    // A brace in the prefix would make it the hash tag of every name: one slot for everything.
+    throw new TypeError('redisAdapter: in cluster mode keyPrefix must not contain { or }')
+  }
   return resolved
 }
 
@@ -99,6 +119,14 @@ export function backoff(min: number, max: number): (attempt: number) => number {
     const ceiling = Math.min(max, min * 2 ** Math.min(attempt - 1, 30))
     return Math.max(1, Math.round(ceiling * (0.5 + Math.random() / 2)))
   }
+}
+
+/** Where the adapter connects, for messages: the URL (password masked), the seeds, or 'the given client'. */
+export function describeTarget(options: ResolvedOptions): string {
+  if (options.url !== undefined) return `Redis at ${redact(options.url)}`
+  if (options.cluster instanceof Cluster) return 'the Redis Cluster of the given client'
+  if (options.cluster !== undefined) return `the Redis Cluster at ${options.cluster.seeds.map((s) => `${s.host}:${s.port}`).join(',')}`
+  return 'the given Redis client'
 }
 
 /** The URL with its password masked, for messages. */

@@ -18,4 +18,9 @@ export interface RedisAdapterStats {
   subscriptions: number
   /** Times the adapter came back after losing Redis. */
   reconnects: number
+  /**
+   * Cluster mode: masters this node has a live topic subscriber connection to, and topic channels
+   * SSUBSCRIBEd again on a new owner (a failover, a slot migration).
+   */
+  shards?: { connected: number; moves: number }
 }

@@ -1,5 +1,5 @@
 import type { Logger } from '@hornbeam/channels'
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 
 /**
  * The Redis channels a node wants (`desired`) against those Redis has been told about
@@ -20,7 +20,7 @@ export class SubscriptionSet {
   private readonly waiters = new Map<string, Array<() => void>>()
 
   constructor(
-    private readonly connection: () => Redis | undefined,
+    private readonly connection: () => Redis | Cluster | undefined,
     private readonly logger: Logger,
   ) {}
 
@@ -125,9 +125,9 @@ export class SubscriptionSet {
     return results.every(Boolean)
   }
 
-  private async send(conn: Redis, command: 'subscribe' | 'unsubscribe', channels: string[]): Promise<boolean> {
+  private async send(conn: Redis | Cluster, command: 'subscribe' | 'unsubscribe', channels: string[]): Promise<boolean> {
     try {
-      await conn[command](...channels)
+      await (conn as Redis)[command](...channels)
       if (command === 'subscribe') this.confirm(channels)
       else for (const channel of channels) this.confirmed.delete(channel)
       return true
