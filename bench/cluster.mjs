@@ -4,9 +4,11 @@
 // of our own (3 masters, sharded pub/sub: Hornbeam's cluster mode against Socket.IO's sharded
 // adapter); then presence convergence across nodes.
 //
-//   node bench/cluster.mjs [--quick] [--out <dir>]      (REDIS_URL, default redis://127.0.0.1:6379)
+//   node bench/cluster.mjs [--quick] [--out <dir>]      (REDIS_URL; unset: a redis-server of our own)
 //
-// Runs only when @hornbeam/redis is built and Redis answers; otherwise it says why and skips.
+// With REDIS_URL unset it starts a redis-server of its own on a free port (never the machine's
+// Redis) and stops it after. Runs only when @hornbeam/redis is built and Redis answers; otherwise
+// it says why and skips.
 // bench/run.mjs calls runCluster() as its last scenario.
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -16,8 +18,8 @@ import { fileURLToPath } from 'node:url'
 import { clientKindOf, connectClients, measuredPump, sleep, startGenerators, startServer, stopAll, urlOf, waitConnections } from './lib/fanout.mjs'
 import { importPackage } from './lib/packages.mjs'
 import { startRedisCluster } from '../scripts/redis-cluster.mjs'
+import { startRedis } from '../scripts/redis-server.mjs'
 
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
 
 const configs = {
   full: { subscribers: 5000, sizes: [100, 1024], throughputMs: 4000, latencyRounds: 40, window: 4, watchers: 20, joinRounds: 10, nodeAClients: 50 },
@@ -225,7 +227,18 @@ async function onRedisCluster(cfg, { generators, log }) {
   }
 }
 
-export async function runCluster({ mode = 'full', generators = 3, log, redisUrl = process.env.REDIS_URL ?? DEFAULT_REDIS_URL } = {}) {
+export async function runCluster({ mode = 'full', generators = 3, log, redisUrl = process.env.REDIS_URL || undefined } = {}) {
+  if (redisUrl !== undefined) return measureCluster({ mode, generators, log, redisUrl })
+  const own = await startRedis()
+  log?.(`cluster: a redis-server of our own at ${own.url}`)
+  try {
+    return await measureCluster({ mode, generators, log, redisUrl: own.url })
+  } finally {
+    await own.stop()
+  }
+}
+
+async function measureCluster({ mode, generators, log, redisUrl }) {
   const why = await unavailable(redisUrl)
   if (why) {
     log?.(`cluster: skipped: ${why}`)

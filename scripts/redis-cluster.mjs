@@ -5,20 +5,9 @@
 // tests that kill a master (a cluster of their own).
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
+import { freePort } from './redis-server.mjs'
 
 /** One cluster-enabled redis-server child, resolved once it accepts connections. */
 async function startNode(dir, nodeTimeoutMs) {

@@ -10,11 +10,10 @@
 //   Debian-like system; otherwise one line naming what to install, and exit.
 // Arguments go to tap (`npm test -- packages/redis/test/outage.test.ts`).
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { startRedisCluster } from './redis-cluster.mjs'
+import { startRedis } from './redis-server.mjs'
 
 const CHROMIUM = '/usr/bin/chromium'
 
@@ -44,45 +43,6 @@ function provision() {
   }
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-/** A redis-server child on a free port, answering PING; stopped by the returned function. */
-async function startRedis() {
-  const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'hornbeam-test-redis-'))
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  let out = ''
-  await new Promise((resolve, reject) => {
-    child.stdout.on('data', (chunk) => {
-      out += chunk
-      if (/Ready to accept connections/.test(out)) resolve()
-    })
-    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}) before it was ready:\n${out}`)))
-  })
-  child.stdout.resume()
-  /** SIGTERM, and the promise of its exit (SIGKILL if it takes more than 5 s). */
-  const stop = () => {
-    const alive = child.exitCode === null && child.signalCode === null
-    const exited = alive ? new Promise((resolve) => child.once('exit', resolve)) : Promise.resolve()
-    if (alive) {
-      child.kill('SIGTERM')
-      setTimeout(() => child.kill('SIGKILL'), 5000).unref()
-    }
-    return exited.then(() => rmSync(dir, { recursive: true, force: true }))
-  }
-  return { url: `redis://127.0.0.1:${port}`, stop, child }
-}
 
 provision()
 let redis
