@@ -11,7 +11,7 @@
  *   every joiner of a window, as presence_state is): a window costs each member one small frame.
  * - `'self'`: `presence_state` and `presence_diff` as in `'full'`, but holding only the presences
  *   under the keys the member's own socket tracks on the topic (its other tabs, on any node): a
- *   member learns nothing of the room. Rendered per socket, from an index of the topic by key.
+ *   member learns nothing of the room. Rendered per socket, from the set's index by key.
  */
 import { envelopeAround, JsonText } from '../dialect.js'
 import { textFrameParts } from '../frame.js'
@@ -19,7 +19,7 @@ import { OutboundMessage } from '../message.js'
 import { writePresence, type Subscriber as FanoutSubscriber } from '../presence-fanout.js'
 import type { Diff } from './diff-batch.js'
 import { presencesJson, SHARE_STATE_ABOVE } from './render.js'
-import { refOf, type Change, type PresenceEntry } from './state.js'
+import type { Change, PresenceEntry } from './state.js'
 
 export type PresenceMode = 'full' | 'counts' | 'self'
 
@@ -38,6 +38,8 @@ export interface ModeSubscriber extends FanoutSubscriber {
 export interface ModesHost {
   /** A topic's visible presences. */
   entries(topic: string): Iterable<PresenceEntry>
+  /** A topic's visible presences under one key. */
+  entriesOf(topic: string, key: string): Iterable<PresenceEntry>
   /** A topic's presences, visible or not: only compared with SHARE_STATE_ABOVE. */
   size(topic: string): number
   /** The keys a connection tracks on a topic. */
@@ -61,8 +63,6 @@ class CountsTopic {
 
 class SelfTopic {
   readonly mode = 'self'
-  /** key → ref → visible entry. */
-  readonly byKey = new Map<string, Map<string, PresenceEntry>>()
   /** The keys each member's view holds (those its socket tracked at its last frame). */
   readonly shown = new WeakMap<object, string[]>()
   /** The window's diff, until the window closes. */
@@ -83,7 +83,7 @@ export class PresenceModes {
   joinFrame(subscriber: ModeSubscriber): Buffer[] {
     const topic = subscriber.topic
     let state = this.topics.get(topic)
-    if (state === undefined) this.topics.set(topic, (state = subscriber.presence === 'counts' ? new CountsTopic() : this.indexed(topic)))
+    if (state === undefined) this.topics.set(topic, (state = subscriber.presence === 'counts' ? new CountsTopic() : new SelfTopic()))
     const wire = subscriber.conn.wire
     if (state.mode === 'counts') {
       if (state.body === undefined || (state.stale && this.host.size(topic) < this.shareAbove)) this.renderCount(topic, state)
@@ -93,7 +93,7 @@ export class PresenceModes {
     }
     const keys = this.keysOf(subscriber)
     state.shown.set(subscriber, keys)
-    const body = Buffer.from(presencesJson(underKeys(state, keys), wire.dialect))
+    const body = Buffer.from(presencesJson(this.underKeys(topic, keys), wire.dialect))
     this.host.rendered(topic)
     const [head, tail] = envelopeAround(wire.encoding, subscriber.joinRef, null, topic, 'presence_state')
     return textFrameParts(head, body, tail)
@@ -102,12 +102,9 @@ export class PresenceModes {
   /** Every presence change passes here (before its window). */
   changed(changes: readonly Change[]): void {
     if (this.topics.size === 0) return
-    for (const { type, entry } of changes) {
+    for (const { entry } of changes) {
       const state = this.topics.get(entry.topic)
-      if (state === undefined) continue
-      if (state.mode === 'counts') state.stale = true
-      else if (type === 'join') index(state, entry)
-      else unindex(state, entry)
+      if (state?.mode === 'counts') state.stale = true
     }
   }
 
@@ -160,10 +157,8 @@ export class PresenceModes {
 
   // -- self
 
-  private indexed(topic: string): SelfTopic {
-    const state = new SelfTopic()
-    for (const entry of this.host.entries(topic)) index(state, entry)
-    return state
+  private *underKeys(topic: string, keys: readonly string[]): Iterable<PresenceEntry> {
+    for (const key of keys) yield* this.host.entriesOf(topic, key)
   }
 
   private keysOf(subscriber: ModeSubscriber): string[] {
@@ -195,34 +190,18 @@ export class PresenceModes {
         const l: PresenceEntry[] = []
         for (const key of keys) {
           if (!shown.includes(key)) {
-            j.push(...(state.byKey.get(key)?.values() ?? []))
+            j.push(...this.host.entriesOf(topic, key))
           } else {
             j.push(...(joins.get(key) ?? []))
             l.push(...(leaves.get(key) ?? []))
           }
         }
-        for (const key of shown) if (!keys.includes(key)) l.push(...(leaves.get(key) ?? []), ...(state.byKey.get(key)?.values() ?? []))
+        for (const key of shown) if (!keys.includes(key)) l.push(...(leaves.get(key) ?? []), ...this.host.entriesOf(topic, key))
         message = diffMessage(topic, j, l)
       }
       if (message !== undefined) writePresence(subscriber, message)
     }
   }
-}
-
-function* underKeys(state: SelfTopic, keys: readonly string[]): Iterable<PresenceEntry> {
-  for (const key of keys) yield* state.byKey.get(key)?.values() ?? []
-}
-
-function index(state: SelfTopic, entry: PresenceEntry): void {
-  let refs = state.byKey.get(entry.key)
-  if (refs === undefined) state.byKey.set(entry.key, (refs = new Map()))
-  refs.set(refOf(entry), entry)
-}
-
-function unindex(state: SelfTopic, entry: PresenceEntry): void {
-  const refs = state.byKey.get(entry.key)
-  if (refs === undefined || !refs.delete(refOf(entry)) || refs.size > 0) return
-  state.byKey.delete(entry.key)
 }
 
 function byKey(entries: readonly PresenceEntry[]): Map<string, PresenceEntry[]> {

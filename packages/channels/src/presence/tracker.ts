@@ -82,6 +82,7 @@ export class PresenceTracker {
     )
     this.modes = new PresenceModes({
       entries: (topic) => this.state.entries(topic),
+      entriesOf: (topic, key) => this.state.entriesOf(topic, key),
       size: (topic) => this.state.topicSize(topic),
       ownKeys: (owner, topic) => this.owned.get(owner)?.get(topic),
       subscribers: (topic) => host.subscribers(topic),
