@@ -7,9 +7,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { availableParallelism } from 'node:os'
 import { z } from 'zod'
-import type { Hub, WorkersOptions } from '@hornbeam/channels'
+import { workerCount, type Hub, type WorkersOptions } from '@hornbeam/channels'
 
 /** The longest username the chat accepts. */
 export const MAX_USERNAME = 32
@@ -175,14 +174,14 @@ function stop(line: string): never {
 export function workersFromEnv(): WorkersOptions {
   const raw = process.env.WORKERS?.trim()
   if (!raw) return {}
-  const workers = raw === 'auto' ? availableParallelism() : Number(raw)
-  if (!Number.isInteger(workers) || workers < 1) {
-    console.error(`WORKERS must be a positive whole number or auto, not ${raw}`)
-    process.exit(1)
+  let workers: number
+  try {
+    workers = workerCount(raw === 'auto' ? 'auto' : Number(raw))
+  } catch {
+    return stop(`WORKERS must be a positive whole number or auto, not ${raw}`)
   }
   if (workers > 1 && !process.env.REDIS_URL && !process.env.REDIS_CLUSTER) {
-    console.error(`WORKERS=${raw} needs REDIS_URL: workers share channels and presence through Redis (REDIS_URL=redis://127.0.0.1:6379)`)
-    process.exit(1)
+    return stop(`WORKERS=${raw} needs REDIS_URL: workers share channels and presence through Redis (REDIS_URL=redis://127.0.0.1:6379)`)
   }
   return { workers, env: { LONGPOLL_SECRET: process.env.LONGPOLL_SECRET ?? randomBytes(32).toString('base64') } }
 }
