@@ -4,8 +4,8 @@
 //   one a developer or the machine already runs on 6379), stopped afterwards.
 // - Redis Cluster: with REDIS_CLUSTER unset, a local cluster of our own (three masters, three
 //   replicas, `--cluster-enabled yes`, free ports; scripts/redis-cluster.mjs) for the cluster
-//   tests, its seed nodes in REDIS_CLUSTER, removed afterwards. HB_NO_CLUSTER=1 skips it (and
-//   those tests).
+//   tests, its seed nodes in REDIS_CLUSTER, removed afterwards. HB_NO_CLUSTER=1 starts none (to run
+//   files that do not need one; the cluster tests then fail, saying why).
 // - redis-server and Chromium missing: installed with apt-get when running as root on a
 //   Debian-like system; otherwise one line naming what to install, and exit.
 // Arguments go to tap (`npm test -- packages/redis/test/outage.test.ts`).
@@ -24,6 +24,8 @@ function has(command) {
 function provision() {
   const missing = []
   if (!has('redis-server')) missing.push('redis-server')
+  // The local Redis Cluster is created with redis-cli (Debian's redis-tools).
+  else if (!has('redis-cli')) missing.push('redis-tools')
   if (!existsSync(CHROMIUM)) missing.push('chromium')
   if (missing.length === 0) return
   const root = process.getuid?.() === 0
