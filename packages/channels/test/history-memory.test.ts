@@ -3,7 +3,7 @@
 // and cannot be told, and forgetting a topic.
 import t from 'tap'
 import fc from 'fast-check'
-import { framePayload, MemoryHistory, OutboundMessage, parsePosition, SLOT_BYTES, WIRES } from './fixtures/internals.js'
+import { framePayload, MemoryHistory, newEpoch, OutboundMessage, parsePosition, SLOT_BYTES, WIRES } from './fixtures/internals.js'
 
 const options = { size: 5, ttlMs: 1000, maxReplay: 100 }
 
@@ -26,6 +26,14 @@ t.test('positions: one epoch per topic log, offsets from 1, in the ref slot of t
   t.not(a1.epoch, b1.epoch, 'each topic its own epoch')
   t.match(a1.epoch, /^[a-z][a-z0-9]+$/, 'a position is never a bare integer')
   t.same(history.stats().entries, 3)
+})
+
+t.test('epochs: distinct across refills of their random pool, each a valid position epoch', async (t) => {
+  // 455 epochs per 4 KiB pool: 2,000 take it through four refills.
+  const epochs = Array.from({ length: 2000 }, () => newEpoch())
+  t.equal(new Set(epochs).size, epochs.length, 'no epoch twice')
+  t.equal(epochs.filter((e) => parsePosition(`${e}:1`)?.epoch !== e).length, 0, 'every one parses back')
+  t.equal(new Set(epochs.map((e) => e[0])).size, 26, 'the first letter is spread over a-z')
 })
 
 t.test('resume: everything after the position, in order; the reasons it cannot', async (t) => {
