@@ -3,14 +3,17 @@ import type { Cluster, Redis } from 'ioredis'
 import { UnsupportedRedisError, type MasterRunIds } from './cluster.js'
 import { startClusterMode } from './cluster-mode.js'
 import { connect, openConnections, quit, type Connections } from './connections.js'
-import { watchHealth } from './health.js'
+import type { EchoWatch } from './echo-health.js'
+import { dropUnresponsive, watchHealth } from './health.js'
 import { RedisHistory } from './history.js'
+import { Lifecycle } from './lifecycle.js'
 import { describeTarget, resolveOptions, type RedisAdapterOptions, type ResolvedOptions } from './options.js'
 import type { ShardSubscriptions } from './sharded.js'
 import { slotOf, tagged } from './slot.js'
 import type { RedisAdapterStats } from './stats.js'
 import { SubscriptionSet } from './subscriptions.js'
 import { ThrottledWarning } from './throttle.js'
+import { Traffic } from './traffic.js'
 
 /**
  * Hubs on several nodes as one cluster over Redis pub/sub: one publisher connection, one
@@ -20,7 +23,8 @@ import { ThrottledWarning } from './throttle.js'
  * each broadcast only to the nodes that serve the topic.
  *
  * Delivery is at most once: what is published while a connection is down is dropped (counted and
- * logged), and what Redis publishes while this node's subscriber is down is lost. After an outage
+ * logged), and what Redis publishes while this node's subscriber is down is lost (counted by this
+ * node from the gap in the sender's numbers: traffic.ts). After an outage
  * the adapter resubscribes the live channels and calls its `onReconnect` listeners, and the hub
  * asks its presence peers for their full state.
  *
@@ -38,28 +42,26 @@ export class RedisAdapter implements PubSubAdapter {
   private deliver: DeliverFn | undefined
   private conns: Connections | undefined
   private readonly subs: SubscriptionSet
-  private readonly reconnectListeners: Array<() => void> = []
-  /** start() resolved: from now on a lost connection is an outage. */
-  private up = false
-  /** A connection was lost after start and the listeners have not been told of its return yet. */
-  private outage = false
+  /** start(), outages and onReconnect (lifecycle.ts). */
+  private readonly life: Lifecycle
   /** Subscriber connection ready and its subscriptions acknowledged. */
   private subscribed = false
   /** Bumped on every subscriber connection change, to ignore syncs of a gone connection. */
   private subEpoch = 0
   private closed = false
   private closing: Promise<void> | undefined
-  private startWaiter: { resolve: () => void; reject: (err: Error) => void; timer?: NodeJS.Timeout } | undefined
-  private readonly counts = { published: 0, received: 0, ownEchoes: 0, decodeErrors: 0, reconnects: 0 }
+  /** Messages as they go over Redis: encoding, decoding, numbering, counts (traffic.ts). */
+  private readonly traffic: Traffic
   private pendingPublishes = 0
   private readonly drops: ThrottledWarning
-  private readonly badMessages: ThrottledWarning
   private readonly connErrors: { pub: ThrottledWarning; sub: ThrottledWarning }
   private readonly listeners: Array<[Redis | Cluster, string, (...args: any[]) => void]> = []
   /** Cluster mode: the per-master topic subscriptions, and each master's run id. */
   private shards: ShardSubscriptions | undefined
   private runIds: MasterRunIds | undefined
   private readonly unwatch: Array<() => void> = []
+  /** Cluster mode: the round trip through this node's own channel that finds half-open connections. */
+  private echo: EchoWatch | undefined
   /** The run id of the Redis instance the publisher is on: the history's epochs depend on it. */
   private runId: string | undefined
   /** The topics' history in Redis Streams, shared by every node (unless `history: false`). */
@@ -71,7 +73,13 @@ export class RedisAdapter implements PubSubAdapter {
     this.prefix = this.options.keyPrefix
     this.subs = new SubscriptionSet(() => this.conns?.sub, this.logger)
     this.drops = new ThrottledWarning(this.logger, 'redis adapter: dropping cluster messages (at-most-once while Redis is unreachable)')
-    this.badMessages = new ThrottledWarning(this.logger, 'redis adapter: ignoring a message that is not a JSON object')
+    this.traffic = new Traffic(this.logger)
+    this.life = new Lifecycle({
+      logger: this.logger,
+      drops: this.drops,
+      fresh: () => (this.connErrors.pub.reset(), this.connErrors.sub.reset()),
+      giveUp: () => void this.close(),
+    })
     this.connErrors = {
       pub: new ThrottledWarning(this.logger, 'redis adapter: publisher connection error'),
       sub: new ThrottledWarning(this.logger, 'redis adapter: subscriber connection error'),
@@ -105,10 +113,7 @@ export class RedisAdapter implements PubSubAdapter {
     this.subs.add(this.prefix + 'control')
     this.subs.add(this.prefix + `node:${nodeId}`)
     const conns = (this.conns = openConnections(this.options, nodeId))
-    const started = new Promise<void>((resolve, reject) => (this.startWaiter = { resolve, reject }))
-    if (this.options.startTimeoutMs > 0) {
-      this.startWaiter!.timer = setTimeout(() => this.startTimedOut(), this.options.startTimeoutMs)
-    }
+    const started = this.life.begin(this.options.startTimeoutMs, () => `redis adapter: ${describeTarget(this.options)} not ready within ${this.options.startTimeoutMs} ms`)
     this.listen(conns.pub, 'error', (err: Error) => this.connErrors.pub.hit({ err: err.message }))
     this.listen(conns.sub, 'error', (err: Error) => this.connErrors.sub.hit({ err: err.message }))
     this.listen(conns.pub, 'ready', () => this.publisherReady())
@@ -119,12 +124,12 @@ export class RedisAdapter implements PubSubAdapter {
     this.listen(conns.sub, 'ready', () => this.subscriberReady())
     this.listen(conns.sub, 'close', () => this.subscriberLost())
     this.listen(conns.sub, 'message', (channel: string, data: string) => this.receive(channel, data))
-    const every = this.options.pingIntervalMs
-    if (conns.cluster !== undefined) this.startCluster(conns.cluster, conns)
+    if (conns.cluster !== undefined) this.startCluster(conns.cluster, conns, nodeId)
     else {
-      this.unwatch.push(watchHealth(conns.sub as Redis, every, (conn) => this.unresponsive(conn, 'subscriber')))
+      const dead = (which: 'publisher' | 'subscriber') => (conn: Redis) => this.closed || dropUnresponsive(conn, which, this.options.pingIntervalMs, this.logger)
+      this.unwatch.push(watchHealth(conns.sub as Redis, this.options.pingIntervalMs, dead('subscriber')))
       // A client the caller passed is theirs: never dropped by the adapter.
-      if (conns.pub !== this.options.client) this.unwatch.push(watchHealth(conns.pub as Redis, every, (conn) => this.unresponsive(conn, 'publisher')))
+      if (conns.pub !== this.options.client) this.unwatch.push(watchHealth(conns.pub as Redis, this.options.pingIntervalMs, dead('publisher')))
     }
     connect(conns.pub)
     connect(conns.sub)
@@ -132,28 +137,24 @@ export class RedisAdapter implements PubSubAdapter {
     return started
   }
 
-  private startCluster(cluster: Cluster, conns: Connections): void {
+  private startCluster(cluster: Cluster, conns: Connections, nodeId: string): void {
     const mode = startClusterMode(cluster, conns, {
       options: this.options,
+      ownChannel: `${this.prefix}node:${nodeId}`,
       listen: (conn, event, fn) => this.listen(conn, event, fn),
       receive: (redisChannel, data, hubChannel) => this.receive(redisChannel, data, hubChannel),
       fatal: (err) => this.fatal(err),
       trouble: (err) => this.connErrors.pub.hit({ err: err.message }),
+      ready: () => !this.closed && this.subscribed,
     })
     this.shards = mode.shards
     this.runIds = mode.runIds
+    this.echo = mode.echo
+    this.unwatch.push(() => mode.echo.stop())
   }
 
-  /** Something no retry will mend (a server too old, not a cluster): fail start(), or log once up. */
   private fatal(err: Error): void {
-    if (this.closed) return
-    const waiter = this.startWaiter
-    this.logger.error({ err }, err.message)
-    if (waiter === undefined) return
-    this.startWaiter = undefined
-    if (waiter.timer) clearTimeout(waiter.timer)
-    waiter.reject(err)
-    void this.close()
+    if (!this.closed) this.life.fatal(err)
   }
 
   /**
@@ -197,25 +198,6 @@ export class RedisAdapter implements PubSubAdapter {
     this.listeners.push([conn, event, fn])
   }
 
-  private unresponsive(conn: Redis, which: 'publisher' | 'subscriber'): void {
-    if (this.closed) return
-    this.logger.warn({ connection: which, pingIntervalMs: this.options.pingIntervalMs }, 'redis adapter: no answer to PING; reconnecting')
-    // Destroy rather than end: a polite FIN would wait for an answer that is not coming. The
-    // socket's close is a lost connection as any other, and ioredis reconnects with backoff.
-    if (conn.stream !== undefined && !conn.stream.destroyed) conn.stream.destroy()
-    else conn.disconnect(true)
-  }
-
-  private startTimedOut(): void {
-    const waiter = this.startWaiter
-    if (waiter === undefined) return
-    this.startWaiter = undefined
-    const err = new Error(`redis adapter: ${describeTarget(this.options)} not ready within ${this.options.startTimeoutMs} ms`)
-    this.logger.error({ err }, 'redis adapter: giving up connecting')
-    waiter.reject(err)
-    void this.close()
-  }
-
   private subscriberReady(): void {
     const epoch = ++this.subEpoch
     void this.subs.sync().then((ok) => {
@@ -238,52 +220,19 @@ export class RedisAdapter implements PubSubAdapter {
   }
 
   private lost(which: 'publisher' | 'subscriber'): void {
-    if (this.closed || !this.up) return
-    if (!this.outage) {
-      this.outage = true
-      this.drops.reset()
-      this.logger.warn(
-        { connection: which },
-        'redis adapter: lost Redis; reconnecting. Local delivery goes on; cluster messages are dropped until then',
-      )
-    }
+    if (!this.closed) this.life.lost(which)
   }
 
-  /** Both connections usable: finish start(), or end an outage and tell the listeners. */
+  /** Both connections usable (and the run id known, for the history): see Lifecycle.usable. */
   private checkUp(): void {
     const conns = this.conns
     if (this.closed || conns === undefined || !this.subscribed || conns.pub.status !== 'ready') return
     if (this.options.history && this.runId === undefined) return
-    if (!this.up) {
-      this.up = true
-      const waiter = this.startWaiter
-      this.startWaiter = undefined
-      if (waiter?.timer) clearTimeout(waiter.timer)
-      this.resetConnectionWarnings()
-      waiter?.resolve()
-      return
-    }
-    if (!this.outage) return
-    this.outage = false
-    this.counts.reconnects++
-    this.logger.warn({ droppedDuringOutage: this.drops.reset(), droppedTotal: this.drops.total }, 'redis adapter: reconnected to Redis; resyncing')
-    this.resetConnectionWarnings()
-    for (const listener of this.reconnectListeners) {
-      try {
-        listener()
-      } catch (err) {
-        this.logger.error({ err }, 'redis adapter: reconnect listener failed')
-      }
-    }
-  }
-
-  private resetConnectionWarnings(): void {
-    this.connErrors.pub.reset()
-    this.connErrors.sub.reset()
+    this.life.usable()
   }
 
   onReconnect(listener: () => void): void {
-    this.reconnectListeners.push(listener)
+    this.life.onReconnect(listener)
   }
 
   /** Quits both connections (a `client` you passed stays open unless `quitClient`). */
@@ -293,13 +242,7 @@ export class RedisAdapter implements PubSubAdapter {
       this.deliver = undefined
       for (const stop of this.unwatch) stop()
       this.shards?.close()
-      this.reconnectListeners.length = 0
-      const waiter = this.startWaiter
-      this.startWaiter = undefined
-      if (waiter !== undefined) {
-        if (waiter.timer) clearTimeout(waiter.timer)
-        waiter.reject(new Error('redis adapter: closed before Redis was ready'))
-      }
+      this.life.close()
       const conns = this.conns
       if (conns === undefined) return
       // Let commands written this turn (the hub's last presence delta and goodbye) go first.
@@ -316,17 +259,18 @@ export class RedisAdapter implements PubSubAdapter {
   publish(channel: string, message: ClusterMessage): void {
     const pub = this.conns?.pub
     if (this.closed) return
+    const seq = this.traffic.number(channel)
     if (pub === undefined || pub.status !== 'ready') return this.drop(channel, 'not connected')
     if (this.pendingPublishes >= this.options.maxPendingPublishes) return this.drop(channel, 'too many unacknowledged publishes')
     let data: string
     try {
-      data = JSON.stringify(message)
+      data = this.traffic.encode(message, seq)
     } catch (err) {
       this.logger.error({ err, channel }, 'redis adapter: cannot encode a cluster message')
       return this.drop(channel, 'not serializable')
     }
     this.pendingPublishes++
-    this.counts.published++
+    this.traffic.counts.published++
     // Cluster mode: a topic's messages go only to the shard that owns its slot.
     if (this.shards !== undefined && channel.startsWith('topic:')) (pub as Redis).spublish(this.redisChannel(channel), data, this.published)
     else (pub as Redis).publish(this.prefix + channel, data, this.published)
@@ -350,6 +294,7 @@ export class RedisAdapter implements PubSubAdapter {
 
   unsubscribe(channel: string): void {
     if (this.closed) return
+    this.traffic.left(channel)
     if (this.shards !== undefined && channel.startsWith('topic:')) this.shards.delete(this.redisChannel(channel))
     else this.subs.delete(this.prefix + channel)
   }
@@ -364,25 +309,12 @@ export class RedisAdapter implements PubSubAdapter {
   private receive(redisChannel: string, data: string, hubChannel?: string): void {
     const deliver = this.deliver
     if (deliver === undefined || (hubChannel === undefined && !redisChannel.startsWith(this.prefix))) return
-    let message: unknown
+    const channel = hubChannel ?? redisChannel.slice(this.prefix.length)
+    const decoded = this.traffic.decode(channel, data, this.nodeId)
+    if (decoded === undefined) return
+    if ('echo' in decoded) return this.echo?.heard(decoded.echo)
     try {
-      message = JSON.parse(data)
-    } catch {
-      message = undefined
-    }
-    if (message === null || typeof message !== 'object' || Array.isArray(message)) {
-      this.counts.decodeErrors++
-      return this.badMessages.hit({ channel: redisChannel, bytes: data.length })
-    }
-    // Our own messages come back too. Drop them, but for broadcasts the history positioned:
-    // those are delivered here from Redis as everywhere, in the order Redis gave them.
-    if ((message as ClusterMessage).node === this.nodeId && !('position' in message)) {
-      this.counts.ownEchoes++
-      return
-    }
-    this.counts.received++
-    try {
-      deliver(hubChannel ?? redisChannel.slice(this.prefix.length), message as ClusterMessage)
+      deliver(channel, decoded.message)
     } catch (err) {
       this.logger.error({ err, channel: redisChannel }, 'redis adapter: delivering a cluster message failed')
     }
@@ -406,9 +338,11 @@ export class RedisAdapter implements PubSubAdapter {
 
   stats(): RedisAdapterStats {
     return {
-      connected: this.up && !this.outage && !this.closed,
-      ...this.counts,
+      connected: this.life.connected && !this.closed,
+      ...this.traffic.counts,
+      reconnects: this.life.reconnects,
       dropped: this.drops.total,
+      lost: this.traffic.lost,
       pendingPublishes: this.pendingPublishes,
       subscriptions: this.subs.size + (this.shards?.size ?? 0),
       ...(this.shards === undefined ? {} : { shards: { connected: this.shards.liveShards(), moves: this.shards.moves } }),

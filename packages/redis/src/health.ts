@@ -1,3 +1,4 @@
+import type { Logger } from '@hornbeam/channels'
 import type { Redis } from 'ioredis'
 
 /**
@@ -30,4 +31,13 @@ export function watchHealth(conn: Redis, intervalMs: number, onDead: (conn: Redi
   }, intervalMs)
   timer.unref()
   return () => clearInterval(timer)
+}
+
+/** What the adapter does with a connection that did not answer: drops it, and ioredis reconnects. */
+export function dropUnresponsive(conn: Redis, which: 'publisher' | 'subscriber', intervalMs: number, logger: Logger): void {
+  logger.warn({ connection: which, pingIntervalMs: intervalMs }, 'redis adapter: no answer to PING; reconnecting')
+  // Destroy rather than end: a polite FIN would wait for an answer that is not coming. The
+  // socket's close is a lost connection as any other, and ioredis reconnects with backoff.
+  if (conn.stream !== undefined && !conn.stream.destroyed) conn.stream.destroy()
+  else conn.disconnect(true)
 }

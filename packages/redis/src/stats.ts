@@ -8,6 +8,12 @@ export interface RedisAdapterStats {
   received: number
   /** Messages not published: Redis unreachable, too many unacknowledged, or a failed PUBLISH. */
   dropped: number
+  /**
+   * Broadcasts from other nodes this node knows it missed: each node numbers its broadcasts per
+   * topic, and a jump in the numbers (a message published while this node's subscription was not
+   * in place, or one its sender dropped) is counted here, when the sender's next message arrives.
+   */
+  lost: number
   /** This node's own messages, echoed back by Redis and discarded. */
   ownEchoes: number
   /** Received messages that were not a JSON object. */

@@ -51,7 +51,7 @@ t.test('publish, subscribe, unsubscribe and own-message filtering', async (t) =>
   const message: ClusterMessage = { v: 1, kind: 'broadcast', node: 'node-a', topic: 'room:1', event: 'new_msg', payload: { body: 'héllo ✓ \u2028 "quoted"', list: [1, null, { deep: true }], n: 1.5 } }
   a.adapter.publish('topic:room:1', message)
   await eventually(() => b.received.length === 1, 2000, 'b received')
-  t.same(b.received[0], ['topic:room:1', message], 'the hub channel name and the message survive the JSON round trip')
+  t.same(b.received[0], ['topic:room:1', { ...message, seq: 1 }], 'the hub channel name and the message survive the JSON round trip, numbered per topic (sequences.ts)')
   t.not(b.received[0]![1], message, 'a copy, decoded once on the receiving side')
   // a is subscribed too: Redis sends it the message back, and a counts it as it drops it.
   await eventually(() => a.adapter.stats().ownEchoes === 1, 2000, "a's own echo")

@@ -30,6 +30,12 @@ t.test('an outage: drop and count, resubscribe exactly, tell the listeners once'
   b.onReconnect(() => reconnectsB++)
   b.subscribe('topic:kept')
   b.subscribe('topic:dropped-in-outage')
+  // b hears a on topic:kept once before the outage: from then on, b knows where a's numbers are.
+  const redisBefore = inspector(t, server.url)
+  await eventually(async () => (await numsub(redisBefore, 'hornbeam:topic:kept')) === 1, 2000, 'b subscribed')
+  a.publish('topic:kept', { v: 1, kind: 'broadcast', node: 'a', topic: 'kept', event: 'e', payload: 'before' })
+  await eventually(() => got.some(([, m]) => (m as any).payload === 'before'), 2000, 'delivery before the outage')
+  redisBefore.disconnect()
 
   await server.stop()
   // `connected` turns false as soon as one of a node's two connections is lost; a's publisher is
@@ -71,8 +77,45 @@ t.test('an outage: drop and count, resubscribe exactly, tell the listeners once'
   a.publish('topic:kept', { v: 1, kind: 'broadcast', node: 'a', topic: 'kept', event: 'e', payload: 'after' })
   await eventually(() => got.some(([, m]) => (m as any).payload === 'after'), 2000, 'delivery after the outage')
   t.equal(got.filter(([, m]) => typeof (m as any).payload === 'number').length, 0, 'nothing from the outage was replayed (at most once)')
+  t.equal(b.stats().lost, 5000, "b counted a's 5000 dropped broadcasts as lost, from the jump in a's numbers")
   t.ok(logs.lines.some((l) => /reconnected to Redis/.test(l.msg ?? '') && l.obj.droppedTotal === 5000), 'the recovery was logged with the drop count')
   t.equal(logs.lines.filter((l) => l.level === 'error').length, 0, 'no errors: connection trouble is a warning')
+})
+
+t.test('broadcasts Redis took while a node was not subscribed: lost, and counted by that node', async (t) => {
+  // b's subscriber is held off (its user disabled, its connection killed) while a publishes: Redis
+  // accepts a's messages and hands them to nobody. No one is told, but b counts them from a's numbers.
+  const server = await RedisServer.start(t)
+  const redis = inspector(t, server.url)
+  await redis.call('ACL', 'SETUSER', 'node-b', 'on', '>secret', '~*', '&*', '+@all')
+  const logs = recordingLogger()
+  const a = redisAdapter({ url: server.url, logger: recordingLogger().logger })
+  const b = redisAdapter({ url: `redis://node-b:secret@127.0.0.1:${server.port}`, logger: logs.logger, minRetryDelayMs: 50, maxRetryDelayMs: 100 })
+  t.teardown(() => Promise.all([a.close(), b.close()]))
+  const got: unknown[] = []
+  await a.start('a', () => {})
+  await b.start('b', (_channel, message) => void got.push((message as any).payload))
+  b.subscribe('topic:t')
+  await eventually(async () => (await numsub(redis, 'hornbeam:topic:t')) === 1, 2000, 'b subscribed')
+  const send = (payload: number) => a.publish('topic:t', { v: 1, kind: 'broadcast', node: 'a', topic: 't', event: 'e', payload })
+  send(1)
+  await eventually(() => got.includes(1), 2000, 'the first message')
+
+  await redis.call('ACL', 'SETUSER', 'node-b', 'off')
+  await redis.call('CLIENT', 'KILL', 'USER', 'node-b')
+  await eventually(() => !b.stats().connected, 2000, "b's connections are down")
+  t.equal(await numsub(redis, 'hornbeam:topic:t'), 0, 'no subscriber on the topic')
+  for (let n = 2; n <= 4; n++) send(n)
+  await eventually(() => a.stats().published === 4 && a.stats().pendingPublishes === 0, 2000, 'Redis took all four')
+
+  await redis.call('ACL', 'SETUSER', 'node-b', 'on')
+  await eventually(() => b.stats().connected, 5000, 'b back')
+  send(5)
+  await eventually(() => got.includes(5), 2000, 'the message after the return')
+  t.same(got, [1, 5], 'the three published meanwhile never arrived (at most once)')
+  t.equal(b.stats().lost, 3, 'b counted them')
+  t.ok(logs.lines.some((l) => l.level === 'warn' && /lost on the way/.test(l.msg ?? '') && l.obj.skipped === 3), 'and logged them')
+  t.equal(a.stats().dropped, 0, 'a dropped nothing: Redis took every message')
 })
 
 t.test('a frozen Redis (half-open connections): the PING check drops them, then they heal', async (t) => {
