@@ -75,6 +75,33 @@ t.test('MemoryBus: polls and sends for a session on A, sent to B, are relayed to
   t.equal(b.hub.stats().longPollRelayFailed, 0)
 })
 
+t.test('MemoryBus: a relayed poll whose client went away is stopped on the holder; the next message waits for the next poll', async (t) => {
+  // A long poll timeout: the abandoned poll would still wait on A when the message comes.
+  const settings = { longPoll: { pollTimeoutMs: 30_000, relayTimeoutMs: 300 } }
+  const bus = new MemoryBus()
+  const a = await node(t, memoryAdapter({ bus }), settings)
+  const b = await node(t, memoryAdapter({ bus }), settings)
+  echo(a.hub)
+  echo(b.hub)
+  const { relayed } = await openOn(a, b)
+  // Joined with one request at a time: after it, no poll of this client is on its way or waiting.
+  const joinRef = relayed.nextRef()
+  t.equal((await relayed.send([[joinRef, joinRef, 'room:lobby', 'phx_join', {}]])).status, 200)
+  await relayed.pollUntil((f) => f[3] === 'hb_history', 3000, 'the join, through B')
+  const served = a.hub.stats().longPollRelayServed
+  const abort = new AbortController()
+  const abandoned = relayed.poll(abort.signal).catch(() => 'aborted')
+  await eventually(() => a.hub.stats().longPollRelayServed === served + 1, 3000, 'the poll, relayed, waiting on A')
+  // The client gives up on its waiting poll (the page went away, a proxy cut it): B hears the close.
+  abort.abort()
+  t.equal(await abandoned, 'aborted')
+  await eventually(() => a.hub.stats().longPollRelayCancelled === 1, 3000, 'the holder stopped the relayed poll')
+  await a.hub.broadcast('room:lobby', 'news', { n: 1 })
+  // Not taken by the abandoned poll: the client's next poll gets it.
+  await relayed.pollUntil((f) => f[3] === 'news', 3000, 'the broadcast, on the next poll')
+  t.equal(relayed.frames.filter((f) => f[3] === 'news').length, 1, 'once')
+})
+
 t.test('MemoryBus: a holder that does not answer: 500 while it is alive, 410 once it is down or gone', async (t) => {
   const bus = new MemoryBus()
   const adapterA = memoryAdapter({ bus })

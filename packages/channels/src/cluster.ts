@@ -68,7 +68,12 @@ export interface LongPollResponseMessage extends Envelope<'longpoll.response'> {
   messages?: string[]
 }
 
-export type LongPollMessage = LongPollRequestMessage | LongPollResponseMessage
+/** The client of a relayed poll went away: the holder stops holding the poll, so nothing is sent to no one. */
+export interface LongPollCancelMessage extends Envelope<'longpoll.cancel'> {
+  id: string
+}
+
+export type LongPollMessage = LongPollRequestMessage | LongPollResponseMessage | LongPollCancelMessage
 
 export type ClusterMessage = BroadcastMessage | DisconnectMessage | PresenceMessage | LongPollMessage
 
@@ -96,6 +101,6 @@ export function dispatchCluster(nodeId: string, raw: unknown, handlers: ClusterH
   if (kind === 'broadcast') handlers.broadcast(message as BroadcastMessage)
   else if (kind === 'disconnect') handlers.disconnect(message as DisconnectMessage)
   else if (typeof kind === 'string' && kind.startsWith('presence.')) handlers.presence(message as PresenceMessage)
-  else if (kind === 'longpoll.request' || kind === 'longpoll.response') handlers.longPoll(message as LongPollMessage)
+  else if (kind === 'longpoll.request' || kind === 'longpoll.response' || kind === 'longpoll.cancel') handlers.longPoll(message as LongPollMessage)
   else handlers.ignored(raw)
 }

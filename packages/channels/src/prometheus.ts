@@ -24,7 +24,7 @@ export interface MetricsOptions {
 type CounterKey =
   | 'framesIn' | 'framesOut' | 'bytesIn' | 'bytesOut' | 'malformed' | 'binaryIgnored' | 'joins' | 'joinsRefused' | 'crashes' | 'invalidPayloads' | 'refusedUpgrades'
   | 'rateLimited' | 'slowConsumers' | 'droppedFrames' | 'conflatedFrames' | 'clusterMessagesIgnored' | 'broadcastsFailed' | 'replayed'
-  | 'resumesRecovered' | 'resumesNotRecovered' | 'longPollRequests' | 'longPollRelayed' | 'longPollRelayServed' | 'longPollRelayFailed'
+  | 'resumesRecovered' | 'resumesNotRecovered' | 'longPollRequests' | 'longPollRelayed' | 'longPollRelayServed' | 'longPollRelayFailed' | 'longPollRelayCancelled'
 
 const counters: Array<[CounterKey, string, string]> = [
   ['framesIn', 'frames_in_total', 'Frames received from clients'],
@@ -51,6 +51,7 @@ const counters: Array<[CounterKey, string, string]> = [
   ['longPollRelayed', 'longpoll_relayed_total', 'Long-poll requests relayed to the node holding their session'],
   ['longPollRelayServed', 'longpoll_relay_served_total', 'Long-poll requests relayed here by other nodes'],
   ['longPollRelayFailed', 'longpoll_relay_failed_total', 'Relayed long-poll requests that got no answer in time'],
+  ['longPollRelayCancelled', 'longpoll_relay_cancelled_total', 'Polls relayed here whose client went away, stopped here'],
 ]
 
 export function registerMetrics(hub: Hub, options: MetricsOptions = {}): client.Registry {

@@ -41,6 +41,8 @@ export interface HubStats {
   longPollRelayServed: number
   /** Relayed requests whose answer did not come in time (the client got 410 or 500). */
   longPollRelayFailed: number
+  /** Polls relayed here whose client went away on the relaying node: stopped here, so no answer goes to no one. */
+  longPollRelayCancelled: number
   /**
    * `stateRenders`: presence_state bodies rendered (one per topic and dialect per change at most, shared by the joiners);
    * `countRenders`: presence_count bodies rendered for `presence: 'counts'` channels (one per topic per diff window in big rooms).
@@ -58,6 +60,6 @@ export function newCounters(): Counters {
     framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, malformed: 0, binaryIgnored: 0, joins: 0, joinsRefused: 0,
     crashes: 0, invalidPayloads: 0, refusedUpgrades: 0, rateLimited: 0, slowConsumers: 0, droppedFrames: 0, conflatedFrames: 0, clusterMessagesIgnored: 0,
     broadcastsFailed: 0, replayed: 0, resumesRecovered: 0, resumesNotRecovered: 0,
-    longPollSessions: 0, longPollRequests: 0, longPollRelayed: 0, longPollRelayServed: 0, longPollRelayFailed: 0,
+    longPollSessions: 0, longPollRequests: 0, longPollRelayed: 0, longPollRelayServed: 0, longPollRelayFailed: 0, longPollRelayCancelled: 0,
   }
 }

@@ -8,9 +8,11 @@
  * An answer that does not come in time: 410 when the holder is not known to be alive (gone,
  * restarted, or never heard from: its sessions are gone, and the client opens a new one), 500
  * when it is (the client retries). A holder known to be down gets 410 at once. A relayed poll
- * waits the holder's poll timeout on top of `relayTimeoutMs`.
+ * waits the holder's poll timeout on top of `relayTimeoutMs`. A relayed poll whose client goes
+ * away is cancelled on the holder too (`longpoll.cancel`), as a local one is: otherwise the
+ * holder would hand the session's next messages to a poll no one reads.
  */
-import type { LongPollMessage, LongPollRequestMessage, LongPollResponseMessage } from '../cluster.js'
+import type { LongPollCancelMessage, LongPollMessage, LongPollRequestMessage, LongPollResponseMessage } from '../cluster.js'
 import { CLUSTER_PROTOCOL } from '../cluster.js'
 import type { Logger } from '../logger.js'
 
@@ -35,11 +37,14 @@ export interface RelayHost {
   readonly nodeId: string
   readonly logger: Logger
   readonly options: { pollTimeoutMs: number; relayTimeoutMs: number }
-  readonly counters: { longPollRelayed: number; longPollRelayServed: number; longPollRelayFailed: number }
+  readonly counters: { longPollRelayed: number; longPollRelayServed: number; longPollRelayFailed: number; longPollRelayCancelled: number }
   publish(channel: string, message: LongPollMessage): void
   peerState(node: string): PeerState
-  /** Serves a request for a session held here; `done` may be called later (a waiting poll). */
-  serve(request: RelayedRequest, done: (answer: Answer) => void): void
+  /**
+   * Serves a request for a session held here; `done` may be called later (a waiting poll), and
+   * the function returned, if any, stops waiting.
+   */
+  serve(request: RelayedRequest, done: (answer: Answer) => void): (() => void) | void
 }
 
 interface Pending {
@@ -51,6 +56,8 @@ interface Pending {
 export class LongPollRelay {
   private seq = 0
   private readonly pending = new Map<string, Pending>()
+  /** Polls relayed here that wait, by `<node> <id>`: how to stop each. */
+  private readonly held = new Map<string, () => void>()
   /** Checks deadlines while requests are pending; no timer per request. */
   private ticker: NodeJS.Timeout | undefined
   private stopped = false
@@ -59,34 +66,70 @@ export class LongPollRelay {
 
   /** Relays a request to the node holding its session; resolves with the holder's answer. */
   request(node: string, request: RelayedRequest): Promise<Answer> {
+    return this.send(node, request).answer
+  }
+
+  /** Relays a poll; `cancel()` when its client goes away stops it here and on the holder. */
+  poll(node: string, session: string): { answer: Promise<Answer>; cancel: () => void } {
+    const { id, answer } = this.send(node, { session, method: 'GET' })
+    return { answer, cancel: () => id !== undefined && this.cancel(id) }
+  }
+
+  private send(node: string, request: RelayedRequest): { id?: string; answer: Promise<Answer> } {
     const host = this.host
     host.counters.longPollRelayed++
     const state = host.peerState(node)
-    if (state === 'down' || this.stopped) return Promise.resolve({ status: this.stopped ? 500 : 410 })
+    if (state === 'down' || this.stopped) return { answer: Promise.resolve({ status: this.stopped ? 500 : 410 }) }
     const id = `${host.nodeId}.${(++this.seq).toString(36)}`
     const wait = host.options.relayTimeoutMs + (request.method === 'GET' ? host.options.pollTimeoutMs : 0)
-    return new Promise((resolve) => {
+    const answer = new Promise<Answer>((resolve) => {
       this.pending.set(id, { node, deadline: Date.now() + wait, resolve })
       this.tick()
       const message: LongPollRequestMessage = { v: CLUSTER_PROTOCOL, kind: 'longpoll.request', node: host.nodeId, id, ...request }
       host.publish(`node:${node}`, message)
     })
+    return { id, answer }
+  }
+
+  /** The client of a poll relayed from here went away: nothing waits for the answer any more. */
+  private cancel(id: string): void {
+    const pending = this.pending.get(id)
+    if (pending === undefined) return
+    this.pending.delete(id)
+    const message: LongPollCancelMessage = { v: CLUSTER_PROTOCOL, kind: 'longpoll.cancel', node: this.host.nodeId, id }
+    this.host.publish(`node:${pending.node}`, message)
   }
 
   /** A relayed request for a session held here, or the answer to one this node relayed. */
   receive(message: LongPollMessage): void {
     if (message.kind === 'longpoll.response') return this.answered(message)
+    if (message.kind === 'longpoll.cancel') return this.cancelled(message)
     const { node: from, id } = message
     if (typeof id !== 'string' || typeof message.session !== 'string' || (message.method !== 'GET' && message.method !== 'POST')) {
       this.host.logger.warn({ from }, 'long-poll relay: malformed request ignored')
       return
     }
     this.host.counters.longPollRelayServed++
-    this.host.serve(message, (answer) => {
+    const key = `${from} ${id}`
+    let answered = false
+    const stop = this.host.serve(message, (answer) => {
+      answered = true
+      this.held.delete(key)
       const response: LongPollResponseMessage = { v: CLUSTER_PROTOCOL, kind: 'longpoll.response', node: this.host.nodeId, id, status: answer.status }
       if (answer.messages !== undefined && answer.messages.length > 0) response.messages = answer.messages
       this.host.publish(`node:${from}`, response)
     })
+    if (stop !== undefined && !answered) this.held.set(key, stop)
+  }
+
+  /** The relaying node's client went away: its poll waits here no more (if it still does). */
+  private cancelled(message: LongPollCancelMessage): void {
+    const key = `${message.node} ${message.id}`
+    const stop = this.held.get(key)
+    if (stop === undefined) return
+    this.held.delete(key)
+    this.host.counters.longPollRelayCancelled++
+    stop()
   }
 
   private answered(message: LongPollResponseMessage): void {

@@ -93,8 +93,9 @@ export class LongPollTransport {
    */
   poll(ref: SessionRef, done: (answer: Answer) => void): () => void {
     if (ref.node !== this.host.nodeId) {
-      void this.relay.request(ref.node, { session: ref.session, method: 'GET' }).then(done)
-      return () => {}
+      const relayed = this.relay.poll(ref.node, ref.session)
+      void relayed.answer.then(done)
+      return relayed.cancel
     }
     return this.pollLocal(ref.session, done)
   }
@@ -123,8 +124,8 @@ export class LongPollTransport {
   }
 
   /** A request relayed here by another node, for a session held here. */
-  private serve(request: RelayedRequest, done: (answer: Answer) => void): void {
-    if (request.method === 'GET') return void this.pollLocal(request.session, done)
+  private serve(request: RelayedRequest, done: (answer: Answer) => void): (() => void) | void {
+    if (request.method === 'GET') return this.pollLocal(request.session, done)
     try {
       done(this.sendLocal(request.session, parseBatch(Buffer.from(request.body ?? '', 'utf8'), request.batch === true)))
     } catch (err) {
