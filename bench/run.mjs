@@ -43,7 +43,7 @@ import { summarizeProfiles } from './lib/profile.mjs'
 import { renderMarkdown, evaluateGoals } from './lib/report.mjs'
 import { renderSvg } from './lib/chart.mjs'
 import { compareEntries, entriesFromArgs, kindOf, roundOrder, withEntries } from './lib/entries.mjs'
-import { combineTopicRounds, compareHistory, fanoutTopicsFor, historyRoundOrder } from './lib/history-cost.mjs'
+import { combineTopicRounds, compareHistory, fanoutTopicsFor, HISTORY_GROUPS, historyRoundOrder } from './lib/history-cost.mjs'
 import { binaryCost } from './lib/binary-cost.mjs'
 import { runLongPoll } from './lib/longpoll.mjs'
 
@@ -370,8 +370,11 @@ async function profilePass() {
       const k = cfg.topics.perTopic[0]
       const topicsDir = join(dir, `${kind}-fanout-topics`)
       log(`profile: ${kind} fanout-topics (${k} per topic) under --cpu-prof`)
-      await fanoutTopicsFor(kind, { spec: specOf, sockets: cfg.topics.sockets, perTopic: k, cfg: { ...cfg, sizes: [100] }, log, execArgv: ['--cpu-prof', `--cpu-prof-dir=${topicsDir}`] })
-      out.push({ server: kind, scenario: `fanout-topics, ${k} subscriber(s) per topic, 100 B (connect + join + warm-up + broadcast)`, ...summarizeProfiles(topicsDir) })
+      const row = await fanoutTopicsFor(kind, { spec: specOf, sockets: cfg.topics.sockets, perTopic: k, cfg: { ...cfg, sizes: [100] }, log, execArgv: ['--cpu-prof', `--cpu-prof-dir=${topicsDir}`] })
+      const broadcasts = sum((row.cells ?? []).map((c) => (c.warmup?.messages ?? 0) + (c.throughput?.messages ?? 0) + (c.burst?.messages ?? 0)))
+      const summary = summarizeProfiles(topicsDir, 25, HISTORY_GROUPS)
+      for (const g of summary.groups ?? []) g.microsPerBroadcast = broadcasts > 0 ? +((g.ms * 1000) / broadcasts).toFixed(3) : null
+      out.push({ server: kind, scenario: `fanout-topics, ${k} subscriber(s) per topic, 100 B (connect + join + warm-up + broadcast)`, broadcasts, ...summary })
     }
     if (scenarios.includes('joins')) {
       const joinDir = join(dir, `${kind}-joins`)

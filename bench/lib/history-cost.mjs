@@ -17,6 +17,20 @@ export const HISTORY_OFF = 'hornbeam-http-nohistory'
 /** The goal of the issue: the fan-out cost per delivery with history on at most this × off. */
 export const HISTORY_GOAL = 1.1
 
+/**
+ * What the profile pass measures whole in a server's profile (bench/lib/profile.mjs): the
+ * history's own work per broadcast (appending, trimming, sweeping; not building the frame, which
+ * every build does once per broadcast: in append with history on, at the first subscriber
+ * without), and frame building for comparison. Read from samples, so the number does not move
+ * with how busy the machine was, unlike CPU per delivery across two processes.
+ */
+const inHistory = (frame) => /\/history\/(memory|topic-history|frame-arena)\.js$/.test(frame.url) && /^(append|sweep)$/.test(frame.functionName)
+const buildsFrame = (frame) => frame.functionName === 'frameFor' && frame.url.endsWith('/message.js')
+export const HISTORY_GROUPS = [
+  { name: 'history: keeping a broadcast (frame building excluded)', inside: inHistory, outside: buildsFrame },
+  { name: 'building frames (any)', inside: buildsFrame },
+]
+
 /** The topics of a shape: `bench:t0` … `bench:t<T-1>`; topic j lives in generator j mod G. */
 export function topicsOf(sockets, perTopic) {
   return Math.max(1, Math.floor(sockets / perTopic))
@@ -320,7 +334,34 @@ export function compareHistory(result) {
   if (jOn?.serverCpuMicrosPerJoin && jOff?.serverCpuMicrosPerJoin) {
     extra.push({ figure: 'server CPU µs/join (with presence)', joins: jOn.joins, on: jOn.serverCpuMicrosPerJoin, off: jOff.serverCpuMicrosPerJoin, ratio: r3(jOn.serverCpuMicrosPerJoin / jOff.serverCpuMicrosPerJoin) })
   }
-  return { goal: HISTORY_GOAL, rows, summary: Object.values(summary), extra }
+  return { goal: HISTORY_GOAL, rows, summary: Object.values(summary), extra, fromProfile: profileEstimate(result, rows) }
+}
+
+const median = (xs) => {
+  const s = xs.filter((x) => typeof x === 'number').sort((a, b) => a - b)
+  return s.length === 0 ? null : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+
+/**
+ * The history's cost from the profile pass: its own code's µs per broadcast (HISTORY_GROUPS, read
+ * from the samples of the history-on server) over history off's server CPU per broadcast in the
+ * same shape (1 subscriber per topic, 100 B, one per turn): the ratio that much extra work makes.
+ * Garbage collection the history causes is not in it (the collector's samples name no caller).
+ */
+function profileEstimate(result, rows) {
+  const profile = (result.profiles ?? []).find((p) => p.server === HISTORY_ON && /^fanout-topics/.test(p.scenario ?? ''))
+  const own = profile?.groups?.find((g) => g.name.startsWith('history:'))
+  const perTopic = Number(/(\d+) subscriber/.exec(profile?.scenario ?? '')?.[1])
+  const cell = rows.find((r) => r.shape === 'many topics' && r.perTopic === perTopic && r.size === 100 && r.phase === 'throughput')
+  if (!own?.microsPerBroadcast || !cell?.off.perBroadcast) return null
+  return {
+    perTopic,
+    broadcasts: profile.broadcasts,
+    historyMicrosPerBroadcast: own.microsPerBroadcast,
+    offMicrosPerBroadcast: cell.off.perBroadcast,
+    ratio: r3(1 + own.microsPerBroadcast / cell.off.perBroadcast),
+    medianRoundRatio: r3(median(cell.roundRatios)),
+  }
 }
 
 const fmt = (v, d = 2) => (v === null || v === undefined || Number.isNaN(v) ? '–' : d === 0 ? Math.round(v).toLocaleString('en-US') : Number(v).toFixed(d))
@@ -409,6 +450,17 @@ export function renderHistoryComparison(result) {
     L.push('| shape | phase | cells | geometric mean on / off | worst cell | cells ≤ goal |')
     L.push('| --- | --- | ---: | ---: | ---: | ---: |')
     for (const s of cmp.summary) L.push(`| ${s.shape} | ${s.phase === 'burst' ? 'burst' : 'one per turn'} | ${s.cells} | **${fmtX(s.geomean)}** | ${fmtX(s.worst)} | ${s.met}/${s.cells} |`)
+    L.push('')
+  }
+  const est = cmp.fromProfile
+  if (est) {
+    L.push(
+      `From the profile pass (${fmt(est.broadcasts, 0)} broadcasts, ${est.perTopic} subscriber per topic, 100 B): the history's own code takes ` +
+        `**${fmt(est.historyMicrosPerBroadcast, 3)} µs per broadcast** (appending, trimming, sweeping; building the frame excluded, which history off does too), ` +
+        `against ${fmt(est.offMicrosPerBroadcast)} µs of server CPU per broadcast with history off in the table: **${fmtX(est.ratio)}** the work, ` +
+        'garbage collection aside. The CPU per delivery above is whole-process time, in which this machine\'s noise (other tenants, wake-ups) moves each round ' +
+        `by more than the history costs; the median of the rounds' own on / off ratios in that cell is ${fmtX(est.medianRoundRatio)}.`,
+    )
     L.push('')
   }
   if (cmp.extra.length) {

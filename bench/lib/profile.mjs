@@ -26,8 +26,13 @@ function shortUrl(url) {
     .replace(/^file:\/\/.*?\/bench\//, 'bench/')
 }
 
-/** Reads every .cpuprofile in `dir` (one per process that exited) and summarizes them together. */
-export function summarizeProfiles(dir, top = 25) {
+/**
+ * Reads every .cpuprofile in `dir` (one per process that exited) and summarizes them together.
+ * `groups`: named parts of the code to measure whole, `{ name, inside(callFrame), outside?(callFrame) }`:
+ * a sample counts for a group when a frame of its stack is `inside` and no frame between that
+ * one and the sample's own is `outside` (work the group calls but does not own).
+ */
+export function summarizeProfiles(dir, top = 25, groups = []) {
   let files = []
   try {
     files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))
@@ -38,6 +43,7 @@ export function summarizeProfiles(dir, top = 25) {
   const origins = new Map()
   let all = 0
   let idle = 0
+  const grouped = new Map(groups.map((g) => [g.name, 0]))
   for (const f of files) {
     const profile = JSON.parse(readFileSync(join(dir, f), 'utf8'))
     const byId = new Map(profile.nodes.map((n) => [n.id, n]))
@@ -61,6 +67,16 @@ export function summarizeProfiles(dir, top = 25) {
       self.set(key, (self.get(key) ?? 0) + dt)
       const origin = originOf(node.callFrame.url, name)
       origins.set(origin, (origins.get(origin) ?? 0) + dt)
+      for (const g of groups) {
+        for (let id = node.id; id !== undefined; id = parent.get(id)) {
+          const frame = byId.get(id).callFrame
+          if (g.outside?.(frame)) break
+          if (g.inside(frame)) {
+            grouped.set(g.name, grouped.get(g.name) + dt)
+            break
+          }
+        }
+      }
       const seen = new Set()
       for (let id = node.id; id !== undefined; id = parent.get(id)) {
         const k = keyOf(byId.get(id))
@@ -87,6 +103,7 @@ export function summarizeProfiles(dir, top = 25) {
     topSelf: rows(self, top),
     topSelfOurs: rows(ours(self), 15),
     topTotalOurs: rows(ours(total), 15),
+    groups: [...grouped].map(([name, us]) => ({ name, ms: +(us / 1000).toFixed(1), percent: all > 0 ? pct(us) : 0 })),
   }
 }
 

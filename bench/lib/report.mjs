@@ -313,6 +313,11 @@ export function renderMarkdown(result) {
       }
       L.push(`Busy ${fmtInt(p.busyMs)} ms sampled. By origin: ${p.byOrigin.slice(0, 8).map((o) => `${o.origin} ${o.percent}%`).join(', ')}.`)
       L.push('')
+      if (p.groups?.length) {
+        const per = (g) => (typeof g.microsPerBroadcast === 'number' ? `, ${g.microsPerBroadcast} µs per broadcast over ${fmtInt(p.broadcasts)}` : '')
+        L.push(`Measured whole: ${p.groups.map((g) => `${g.name} ${g.ms} ms (${g.percent}%${per(g)})`).join('; ')}.`)
+        L.push('')
+      }
       L.push('| self time, all code | ms | % | | self time, our packages | ms | % |')
       L.push('| --- | ---: | ---: | --- | --- | ---: | ---: |')
       for (let i = 0; i < 12; i++) {
