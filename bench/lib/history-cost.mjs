@@ -128,6 +128,7 @@ async function measuredSpread({ server, gens, pids, perTopic, ...args }) {
     serverCpuMicros: Math.round(server_),
     serverCpuMicrosPerDelivery: received > 0 ? +(server_ / received).toFixed(3) : null,
     serverCpuMicrosPerBroadcast: result.sent > 0 ? +(server_ / result.sent).toFixed(3) : null,
+    serverSystemMicrosPerDelivery: received > 0 && Number.isFinite(cpu.groups.server.systemMicros) ? +(cpu.groups.server.systemMicros / received).toFixed(3) : null,
     clientsCpuMicrosPerDelivery: received > 0 ? +(cpu.groups.clients.cpuMicros / received).toFixed(3) : null,
     serverCoreShare: +cpu.groups.server.coreShare.toFixed(3),
     clientsCoreShare: +cpu.groups.clients.coreShare.toFixed(3),
@@ -224,6 +225,7 @@ const slim = (p) =>
   p && {
     serverCpuMicrosPerDelivery: p.serverCpuMicrosPerDelivery,
     serverCpuMicrosPerBroadcast: p.serverCpuMicrosPerBroadcast,
+    serverSystemMicrosPerDelivery: p.serverSystemMicrosPerDelivery,
     deliveriesPerSecond: p.deliveriesPerSecond,
     serverCoreShare: p.serverCoreShare,
     clientsCoreShare: p.clientsCoreShare,
@@ -289,8 +291,8 @@ export function compareHistory(result) {
         shape,
         ...where,
         phase,
-        on: { perDelivery: on.serverCpuMicrosPerDelivery, perBroadcast: perBroadcast(on), deliveriesPerSecond: on.deliveriesPerSecond, rounds: onRounds.map((x) => x?.serverCpuMicrosPerDelivery ?? null) },
-        off: { perDelivery: off.serverCpuMicrosPerDelivery, perBroadcast: perBroadcast(off), deliveriesPerSecond: off.deliveriesPerSecond, rounds: offRounds.map((x) => x?.serverCpuMicrosPerDelivery ?? null) },
+        on: { perDelivery: on.serverCpuMicrosPerDelivery, kernelPerDelivery: median(onRounds.map((x) => x?.serverSystemMicrosPerDelivery)), perBroadcast: perBroadcast(on), deliveriesPerSecond: on.deliveriesPerSecond, rounds: onRounds.map((x) => x?.serverCpuMicrosPerDelivery ?? null) },
+        off: { perDelivery: off.serverCpuMicrosPerDelivery, kernelPerDelivery: median(offRounds.map((x) => x?.serverSystemMicrosPerDelivery)), perBroadcast: perBroadcast(off), deliveriesPerSecond: off.deliveriesPerSecond, rounds: offRounds.map((x) => x?.serverCpuMicrosPerDelivery ?? null) },
         ratio: on.serverCpuMicrosPerDelivery && off.serverCpuMicrosPerDelivery ? r3(on.serverCpuMicrosPerDelivery / off.serverCpuMicrosPerDelivery) : null,
         roundRatios,
         extraMicrosPerBroadcast: perBroadcast(on) !== null && perBroadcast(off) !== null ? r3(perBroadcast(on) - perBroadcast(off)) : null,
@@ -431,17 +433,18 @@ export function renderHistoryComparison(result) {
       `a position in every broadcast frame) against **${label(HISTORY_OFF)}** (\`createHub({ history: false })\`), in the same run. ` +
       `Goal: history on costs at most ${HISTORY_GOAL.toFixed(2)}× history off in server CPU per delivery. ` +
       '"one topic": one topic, N subscribers (scenario 1); "many topics": `fanout-topics`, 1 to 10 subscribers per topic, where the per-broadcast ' +
-      'history work is not spread over a large fan-out. Per broadcast = per delivery × subscribers per topic; "extra µs/broadcast" is what history adds to each broadcast. ' +
+      'history work is not spread over a large fan-out. Per broadcast = per delivery × subscribers per topic; "extra µs/broadcast" is what history adds to each broadcast; ' +
+      '"in the kernel": the part of the server CPU per delivery spent in system mode (system calls, page faults; the median round). ' +
       (multi ? 'Values: the median round; "each round": on/off of the rounds that ran next to each other.' : ''),
   )
   L.push('')
-  L.push(`| shape | subscribers/topic | topics | payload | phase | on: µs/delivery | off: µs/delivery | **on / off** | on: µs/broadcast | off: µs/broadcast | extra µs/broadcast |${multi ? ' on / off, each round |' : ''}`)
-  L.push(`| --- | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |${multi ? ' --- |' : ''}`)
+  L.push(`| shape | subscribers/topic | topics | payload | phase | on: µs/delivery | off: µs/delivery | **on / off** | in the kernel, on / off | on: µs/broadcast | off: µs/broadcast | extra µs/broadcast |${multi ? ' on / off, each round |' : ''}`)
+  L.push(`| --- | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |${multi ? ' --- |' : ''}`)
   for (const r of cmp.rows) {
     const mark = typeof r.ratio === 'number' && r.ratio > cmp.goal ? ' ⚠' : ''
     L.push(
       `| ${r.shape} | ${fmt(r.perTopic, 0)} | ${fmt(r.topics, 0)} | ${sizeName(r.size)} | ${r.phase === 'burst' ? `burst of ${result.config.burstSize}` : 'one per turn'}` +
-        ` | ${fmt(r.on.perDelivery)} | ${fmt(r.off.perDelivery)} | **${fmtX(r.ratio)}**${mark} | ${fmt(r.on.perBroadcast)} | ${fmt(r.off.perBroadcast)} | ${fmt(r.extraMicrosPerBroadcast)} |` +
+        ` | ${fmt(r.on.perDelivery)} | ${fmt(r.off.perDelivery)} | **${fmtX(r.ratio)}**${mark} | ${fmt(r.on.kernelPerDelivery)} / ${fmt(r.off.kernelPerDelivery)} | ${fmt(r.on.perBroadcast)} | ${fmt(r.off.perBroadcast)} | ${fmt(r.extraMicrosPerBroadcast)} |` +
         (multi ? ` ${r.roundRatios.map(fmtX).join(', ')} |` : ''),
     )
   }

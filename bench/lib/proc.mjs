@@ -12,15 +12,19 @@ export const CLK_TCK = ticks
 
 /** CPU time (user + system, all threads) of a process, in microseconds; NaN when it is gone. */
 export function cpuMicros(pid) {
+  const { user, system } = cpuTimes(pid)
+  return user + system
+}
+
+/** A process's CPU time in user and in system (kernel) mode, in microseconds; NaN when it is gone. */
+export function cpuTimes(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // The command name may hold spaces: fields are counted after the closing parenthesis.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    const utime = Number(fields[11])
-    const stime = Number(fields[12])
-    return ((utime + stime) * 1e6) / CLK_TCK
+    return { user: (Number(fields[11]) * 1e6) / CLK_TCK, system: (Number(fields[12]) * 1e6) / CLK_TCK }
   } catch {
-    return NaN
+    return { user: NaN, system: NaN }
   }
 }
 
@@ -53,9 +57,11 @@ export function machineTicks() {
  * `groups` is { server: [pid], clients: [pid, pid], ... }.
  */
 export function cpuSnapshot(groups) {
-  const snap = { at: process.hrtime.bigint(), machine: machineTicks(), groups: {} }
+  const snap = { at: process.hrtime.bigint(), machine: machineTicks(), groups: {}, system: {} }
   for (const [name, pids] of Object.entries(groups)) {
-    snap.groups[name] = pids.reduce((sum, pid) => sum + cpuMicros(pid), 0)
+    const times = pids.map(cpuTimes)
+    snap.groups[name] = times.reduce((sum, t) => sum + t.user + t.system, 0)
+    snap.system[name] = times.reduce((sum, t) => sum + t.system, 0)
   }
   return snap
 }
@@ -69,7 +75,9 @@ export function cpuDelta(a, b) {
   const groups = {}
   for (const name of Object.keys(a.groups)) {
     const micros = b.groups[name] - a.groups[name]
-    groups[name] = { cpuMicros: micros, coreShare: micros / wallMicros }
+    // Of which in the kernel (system calls, page faults), when both snapshots have it.
+    const systemMicros = a.system?.[name] !== undefined ? b.system[name] - a.system[name] : NaN
+    groups[name] = { cpuMicros: micros, systemMicros, coreShare: micros / wallMicros }
   }
   const dt = b.machine.total - a.machine.total
   return {
