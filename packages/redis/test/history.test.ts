@@ -84,7 +84,7 @@ t.test('@hornbeam/client through a proxy: its node SIGKILLed mid-stream, it resu
   await pump.stop()
   await eventually(() => got.at(-1) === pump.sent, 5000, 'the last one')
   t.match(recovered[0], { recovered: true })
-  t.ok(inOrderOnce(got, pump.sent), `1..${pump.sent} once each, though the node it was on died`)
+  t.ok(inOrderOnce(got, pump.sent), `1..${pump.sent} once each, though the node it was on died`, { got, recovered })
 })
 
 t.test('three offline cycles in a row, alternating nodes: each message exactly once to the application', opts, async (t) => {
