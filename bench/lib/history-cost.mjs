@@ -339,10 +339,8 @@ export function compareHistory(result) {
   return { goal: HISTORY_GOAL, rows, summary: Object.values(summary), extra, fromProfile: profileEstimate(result, rows) }
 }
 
-const median = (xs) => {
-  const s = xs.filter((x) => typeof x === 'number').sort((a, b) => a - b)
-  return s.length === 0 ? null : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
+/** The median of the numbers among `xs` (the lower one of an even count, as medianBy), or null. */
+const median = (xs) => medianBy(xs, (x) => x) ?? null
 
 /**
  * The history's cost from the profile pass: its own code's µs per broadcast (HISTORY_GROUPS, read
